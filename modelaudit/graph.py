@@ -1,0 +1,134 @@
+"""The intermediate representation every reader produces and every later stage reads.
+
+Frozen dataclasses only: the readers build a ModelGraph once, nothing downstream mutates it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+Dim = Optional[int]
+Shape = tuple  # tuple[Dim, ...]; None for an unknown dimension (the batch, usually)
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """Keras's own `keras_history` triple: which call of which layer, which of its outputs."""
+
+    layer: str
+    call: int = 0
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class Weight:
+    """One stored variable: where it sits in the weights file, its shape and dtype. Never its data."""
+
+    path: str
+    shape: Shape
+    dtype: str
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= int(d)
+        return n
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call of a layer (Keras's inbound node).
+
+    `inputs` is every tensor passed, args then kwargs, flattened in order; `input_shapes` holds the
+    shape the file records for each of them (Keras 3 `__keras_tensor__` records), None where it
+    records none. `kwargs` keeps the non-tensor keyword arguments (e.g. `training`, `mask`).
+    """
+
+    inputs: tuple[TensorRef, ...]
+    input_shapes: tuple[Optional[Shape], ...] = ()
+    kwargs: dict = field(default_factory=dict, hash=False, compare=False)
+    # names of keyword arguments that carried tensors, aligned with the tail of `inputs`
+    tensor_kwargs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    class_name: str
+    config: dict = field(hash=False, compare=False)
+    module: Optional[str] = None
+    registered_name: Optional[str] = None
+    calls: tuple[Call, ...] = ()
+    weights: Optional[tuple[Weight, ...]] = None  # None: the file holds no weights at all
+    build_input_shape: Any = None  # build_config.input_shape as recorded
+    submodel: Optional["ModelGraph"] = None
+    synthetic: bool = False  # an InputLayer we added to a Sequential that saved none
+
+    @property
+    def trainable(self) -> bool:
+        return bool(self.config.get("trainable", True))
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """One output's loss as written in the file, before it is classified into a family."""
+
+    identifier: Any  # a string, or a serialized loss object (dict), or None
+    output: Optional[str] = None  # output name when given by dict / position
+
+
+@dataclass(frozen=True)
+class Objective:
+    loss: Any  # as in the file: str, dict (one object or by output name), list, or None
+    metrics: Any = None
+    weighted_metrics: Any = None
+    loss_weights: Any = None
+    optimizer: Optional[str] = None
+    learning_rate: Any = None
+    raw: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    """What the container itself holds, for the security rules (the readers never judge it)."""
+
+    members: tuple = ()  # zip members: (name, compressed size, uncompressed size, compress_type)
+    hdf5_links: tuple = ()  # (path, kind) for external/soft links, external storage, virtual datasets
+    oversized: tuple = ()  # (path, declared bytes) for datasets declaring more than the file holds
+    file_size: int = 0
+    keras_version: Optional[str] = None
+    backend: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ModelGraph:
+    name: str
+    class_name: str
+    format: str  # keras-v3 | keras-h5 | json-config | live
+    layers: tuple[Layer, ...]
+    inputs: tuple[TensorRef, ...]
+    outputs: tuple[TensorRef, ...]
+    output_names: tuple[str, ...] = ()
+    objective: Optional[Objective] = None
+    config: dict = field(default_factory=dict, hash=False, compare=False)  # the whole raw config
+    source: SourceFacts = field(default_factory=SourceFacts)
+    opaque: bool = False  # a subclassed model whose config holds no layer graph
+    unassigned_weights: tuple[Weight, ...] = ()  # stored variables no layer in the config explains
+    sequential: bool = False
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    def walk(self, prefix: str = ""):
+        """Yield (path, layer, depth) for every layer at every depth, nested models included."""
+        depth = prefix.count("/") + 1 if prefix else 0
+        for layer in self.layers:
+            path = f"{prefix}/{layer.name}" if prefix else layer.name
+            yield path, layer, depth
+            if layer.submodel is not None:
+                yield from layer.submodel.walk(path)

@@ -1,0 +1,165 @@
+"""Layer class name -> LayerSpec.
+
+A LayerSpec mirrors a Keras layer's `build()` (its weights) and `compute_output_shape()` (its output
+shapes) as pure functions of the layer's config and its input shapes. Dimensions are ints or None
+(unknown). Formulas follow Keras's own source, `keras/src/layers/...`; Keras is never imported here.
+
+Each family module (core, conv, pooling, ...) registers its specs with `@register("ClassName", ...)`.
+The modules are imported on first lookup, so importing the registry costs nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from modelaudit.graph import Shape
+
+FAMILIES = (
+    "core",
+    "activations",
+    "regularization",
+    "conv",
+    "pooling",
+    "reshaping",
+    "normalization",
+    "merging",
+    "recurrent",
+    "attention",
+    "preprocessing",
+    "applications",
+)
+
+
+class ShapeError(ValueError):
+    """The inputs cannot be consumed by this layer (rank, merge of unequal shapes, bad reshape...).
+
+    The message says what is wrong in the user's words; the integrity rules turn it into MA106.
+    """
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """A variable the layer's build() creates, in the order Keras lists it in `layer.weights`."""
+
+    name: str
+    shape: tuple
+    trainable: bool = True
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= int(d)
+        return n
+
+
+class LayerSpec:
+    """Base spec: a layer that keeps its input's shape and has no weights."""
+
+    # True for layers whose output_shapes cannot be known from the config (Lambda): propagation
+    # then takes the shapes the file records.
+    opaque_shape: bool = False
+
+    def output_shapes(self, config: dict, input_shapes: list[Shape]) -> list[Shape]:
+        return [input_shapes[0]]
+
+    def weights(self, config: dict, input_shapes: list[Shape]) -> list[WeightSpec]:
+        return []
+
+    def macs(self, config: dict, input_shapes: list[Shape], output_shapes: list[Shape]) -> Optional[int]:
+        """Multiply-accumulates for one sample (batch dimension excluded); None if not known."""
+        return 0
+
+    def formula(self, config: dict, input_shapes: list[Shape]) -> Optional[str]:
+        """How the parameter count was computed, in words a person checks by hand."""
+        return None
+
+
+SPECS: dict[str, LayerSpec] = {}
+_loaded = False
+
+
+def register(*class_names: str) -> Callable[[type], type]:
+    def deco(cls: type) -> type:
+        instance = cls()
+        for name in class_names:
+            SPECS[name] = instance
+        return cls
+
+    return deco
+
+
+def _load_families() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for family in FAMILIES:
+        try:
+            importlib.import_module(f"modelaudit.infer.{family}")
+        except ModuleNotFoundError as exc:  # a family not written yet
+            if exc.name != f"modelaudit.infer.{family}":
+                raise
+
+
+def get(class_name: str) -> Optional[LayerSpec]:
+    _load_families()
+    return SPECS.get(class_name)
+
+
+def known_classes() -> list[str]:
+    _load_families()
+    return sorted(SPECS)
+
+
+# ---- helpers the family modules share -------------------------------------------------------
+
+
+def prod(dims) -> Optional[int]:
+    """Product of dims; None if any is unknown."""
+    n = 1
+    for d in dims:
+        if d is None:
+            return None
+        n *= int(d)
+    return n
+
+
+def as_tuple(value, n: int) -> tuple:
+    """Keras's `standardize_tuple`: an int or a sequence, as an n-tuple of ints."""
+    if isinstance(value, (list, tuple)):
+        if len(value) == 1 and n > 1:
+            return tuple(int(value[0]) for _ in range(n))
+        return tuple(int(v) for v in value)
+    return tuple(int(value) for _ in range(n))
+
+
+def single_input(input_shapes: list[Shape], layer: str) -> Shape:
+    if len(input_shapes) < 1 or input_shapes[0] is None:
+        raise ShapeError(f"{layer} expects one input")
+    return tuple(input_shapes[0])
+
+
+def require_rank(shape: Shape, rank: int, layer: str) -> None:
+    if len(shape) != rank:
+        raise ShapeError(
+            f"{layer} expects an input of rank {rank} (batch included), got rank {len(shape)} {fmt_shape(shape)}"
+        )
+
+
+def fmt_shape(shape) -> str:
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def inner_layer(config: dict) -> tuple[str, dict]:
+    """A wrapper's (TimeDistributed, Bidirectional) serialized inner layer: (class name, config)."""
+    inner = config.get("layer") or {}
+    return inner.get("class_name", ""), inner.get("config", {}) or {}
+
+
+def use_bias(config: dict) -> bool:
+    return bool(config.get("use_bias", True))
