@@ -53,5 +53,5 @@ class DenseSpec(LayerSpec):
         shape = single_input(input_shapes, "Dense")
         units = int(config["units"])
         if use_bias(config):
-            return f"({shape[-1]} inputs + 1 bias) · {units} units = {(shape[-1] + 1) * units}"
-        return f"{shape[-1]} inputs · {units} units = {shape[-1] * units}"
+            return f"({shape[-1]} + 1)·{units} = {(shape[-1] + 1) * units}"
+        return f"{shape[-1]}·{units} = {shape[-1] * units}"
