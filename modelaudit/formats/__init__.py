@@ -1,0 +1,33 @@
+"""File -> ModelGraph. Never imports keras; never executes anything a file contains."""
+
+from __future__ import annotations
+
+from modelaudit.errors import ModelReadError
+from modelaudit.graph import ModelGraph
+
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".json")
+
+
+def read(path: str) -> ModelGraph:
+    """Read any supported model file, chosen by its content. Raises ModelReadError with one line."""
+    from modelaudit.formats.detect import HDF5, JSON, ZIP, detect
+
+    kind = detect(path)
+    try:
+        if kind == ZIP:
+            from modelaudit.formats import keras_v3
+
+            return keras_v3.read(path)
+        if kind == HDF5:
+            from modelaudit.formats import legacy_h5
+
+            return legacy_h5.read(path)
+        if kind == JSON:
+            from modelaudit.formats import json_config
+
+            return json_config.read(path)
+    except RecursionError:
+        raise ModelReadError("structure nested too deeply") from None
+    except MemoryError:
+        raise ModelReadError("structure too large to read") from None
+    raise ModelReadError("unknown format")  # pragma: no cover - detect() returns one of the three

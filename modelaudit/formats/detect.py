@@ -1,0 +1,32 @@
+"""Which reader a file needs, decided by its first bytes, never by its extension."""
+
+from __future__ import annotations
+
+from modelaudit.errors import ModelReadError
+
+ZIP = "zip"
+HDF5 = "hdf5"
+JSON = "json"
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a member first, or an empty archive
+
+
+def detect(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1024)
+    except IsADirectoryError:
+        raise ModelReadError("is a directory") from None
+    except OSError as exc:
+        raise ModelReadError(exc.strerror or str(exc)) from None
+    if not head:
+        raise ModelReadError("empty file")
+    if head.startswith(HDF5_SIGNATURE):
+        return HDF5
+    if head[:4] in ZIP_SIGNATURES:
+        return ZIP
+    stripped = head.lstrip(b" \t\r\n\xef\xbb\xbf")  # a UTF-8 byte-order mark is allowed
+    if stripped.startswith(b"{"):
+        return JSON
+    raise ModelReadError("not a Keras model: neither a .keras zip, an HDF5 file nor a JSON config")

@@ -1,0 +1,414 @@
+"""A model config (as `model.to_json()` writes it, or as config.json inside a .keras) -> ModelGraph.
+
+Every reader ends here: the .keras and .h5 readers hand over the config they found, then attach the
+stored weights to the graph this module builds. The config is data: nothing named in it is imported.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from modelaudit.errors import ModelReadError
+from modelaudit.formats import dialects
+from modelaudit.graph import Call, Layer, ModelGraph, Objective, SourceFacts, TensorRef
+
+# Bounds that hold against hostile files (DESIGN principle 3).
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+MAX_JSON_DEPTH = 200
+MAX_MODEL_DEPTH = 32
+MAX_LAYERS = 100_000
+
+MODEL_CLASSES = {"Sequential", "Functional", "Model"}
+
+
+def loads(text: bytes | str, what: str = "config") -> Any:
+    """json.loads with the size and depth bounds, and one-line errors."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ModelReadError(f"{what} is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ModelReadError(f"{what} is not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ModelReadError(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:
+        raise ModelReadError(f"{what} is not valid JSON ({exc})") from None
+    _check_depth(data, what)
+    return data
+
+
+def _check_depth(data: Any, what: str) -> None:
+    # Iterative, so that a deep document cannot exhaust the stack here either.
+    stack = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ModelReadError(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+
+
+def read(path: str) -> ModelGraph:
+    import os
+
+    size = os.path.getsize(path)
+    if size > MAX_CONFIG_BYTES:
+        raise ModelReadError(f"JSON config is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB")
+    with open(path, "rb") as f:
+        data = loads(f.read(), "JSON config")
+    return graph_from_config(
+        data, format="json-config", source=SourceFacts(file_size=size, keras_version=_str(data, "keras_version"))
+    )
+
+
+def _str(data: Any, key: str) -> Optional[str]:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+# ---- model config -> graph ---------------------------------------------------------------------
+
+
+def graph_from_config(
+    data: Any,
+    *,
+    format: str,
+    source: SourceFacts = SourceFacts(),
+    compile_config: Any = None,
+) -> ModelGraph:
+    """The whole model: top-level object {class_name, config, compile_config?} -> ModelGraph."""
+    if not isinstance(data, dict):
+        raise ModelReadError("model config is not a JSON object")
+    if "class_name" not in data and "layers" in data:
+        data = {"class_name": "Functional" if "input_layers" in data else "Sequential", "config": data}
+    if not isinstance(data.get("class_name"), str):
+        raise ModelReadError("model config has no class_name")
+    if compile_config is None:
+        compile_config = data.get("compile_config")
+    counter = [0]
+    graph = _model(data, format=format, depth=0, counter=counter)
+    objective = objective_from(compile_config)
+    from dataclasses import replace
+
+    return replace(graph, objective=objective, config=data, source=source)
+
+
+def _model(data: dict, *, format: str, depth: int, counter: list) -> ModelGraph:
+    if depth > MAX_MODEL_DEPTH:
+        raise ModelReadError(f"models nested deeper than {MAX_MODEL_DEPTH} levels")
+    class_name = data.get("class_name")
+    config = data.get("config")
+    if not isinstance(config, dict):
+        raise ModelReadError(f"{class_name}: config is not an object")
+    name = config.get("name") if isinstance(config.get("name"), str) else str(class_name).lower()
+    layers_cfg = config.get("layers")
+    if layers_cfg is None:
+        # A subclassed model saves only its constructor arguments: no graph to rebuild.
+        return ModelGraph(name=name, class_name=class_name, format=format, layers=(), inputs=(), outputs=(), opaque=True)
+    if not isinstance(layers_cfg, list):
+        raise ModelReadError(f"model '{name}': layers is not a list")
+    counter[0] += len(layers_cfg)
+    if counter[0] > MAX_LAYERS:
+        raise ModelReadError(f"more than {MAX_LAYERS} layers")
+
+    sequential = class_name == "Sequential" or ("input_layers" not in config and "output_layers" not in config)
+    layers = [_layer(item, format=format, depth=depth, counter=counter, index=i) for i, item in enumerate(layers_cfg)]
+    names = [layer.name for layer in layers]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise ModelReadError(f"model '{name}': two layers are named '{dup}'")
+    if sequential:
+        return _sequential(name, class_name, format, layers, config)
+    inputs = _refs(config.get("input_layers"), "input_layers", name)
+    outputs_raw = config.get("output_layers")
+    outputs = _refs(outputs_raw, "output_layers", name)
+    if any(isinstance(item, dict) and _keras2_nodes(item.get("inbound_nodes")) for item in layers_cfg):
+        layers, outputs = dialects.renumber_keras2_calls(layers, outputs)
+    if isinstance(outputs_raw, dict):
+        output_names = tuple(str(k) for k in outputs_raw)
+    else:
+        output_names = tuple(ref.layer for ref in outputs)
+    graph = ModelGraph(
+        name=name, class_name=class_name, format=format, layers=tuple(layers), inputs=inputs,
+        outputs=outputs, output_names=output_names,
+    )
+    _check_references(graph)
+    return graph
+
+
+def _sequential(name, class_name, format, layers: list[Layer], config: dict) -> ModelGraph:
+    if not layers:
+        return ModelGraph(name=name, class_name=class_name, format=format, layers=(), inputs=(), outputs=(), sequential=True)
+    if layers[0].class_name != "InputLayer":
+        shape = layers[0].config.get("batch_shape") or config.get("build_input_shape") or layers[0].build_input_shape
+        if _is_shape(shape):
+            synthetic = Layer(
+                name=f"{name}_input", class_name="InputLayer", config={"batch_shape": list(shape), "name": f"{name}_input"},
+                synthetic=True,
+            )
+            layers = [synthetic] + layers
+    chained = [layers[0]]
+    prev = layers[0]
+    for layer in layers[1:]:
+        if layer.class_name == "InputLayer":
+            raise ModelReadError(f"Sequential '{name}': an InputLayer after the first layer ('{layer.name}')")
+        call = Call(inputs=(TensorRef(prev.name, 0, 0),), input_shapes=(_shape_or_none(layer.build_input_shape),))
+        layer = _replace(layer, calls=(call,))
+        chained.append(layer)
+        prev = layer
+    first = chained[0]
+    inputs = (TensorRef(first.name, 0, 0),)
+    return ModelGraph(
+        name=name, class_name=class_name, format=format, layers=tuple(chained), inputs=inputs,
+        outputs=(TensorRef(prev.name, 0, 0),), output_names=(prev.name,), sequential=True,
+    )
+
+
+def _replace(layer: Layer, **changes) -> Layer:
+    from dataclasses import replace
+
+    return replace(layer, **changes)
+
+
+def _layer(item: Any, *, format: str, depth: int, counter: list, index: int) -> Layer:
+    if not isinstance(item, dict):
+        raise ModelReadError(f"layer #{index} is not an object")
+    class_name = item.get("class_name")
+    if not isinstance(class_name, str):
+        raise ModelReadError(f"layer #{index} has no class_name")
+    raw_config = item.get("config")
+    if not isinstance(raw_config, dict):
+        raise ModelReadError(f"layer #{index} ({class_name}): config is not an object")
+    name = item.get("name", raw_config.get("name"))
+    if not isinstance(name, str) or not name:
+        raise ModelReadError(f"layer #{index} ({class_name}) has no name")
+    config = dialects.normalize_layer_config(class_name, raw_config)
+    build = item.get("build_config")
+    build_input_shape = build.get("input_shape") if isinstance(build, dict) else None
+    submodel = None
+    if class_name in MODEL_CLASSES or isinstance(raw_config.get("layers"), list):
+        submodel = _model(item, format=format, depth=depth + 1, counter=counter)
+    calls = _calls(item.get("inbound_nodes"), name)
+    module = item.get("module")
+    registered = item.get("registered_name")
+    return Layer(
+        name=name, class_name=class_name, config=config,
+        module=module if isinstance(module, str) else None,
+        registered_name=registered if isinstance(registered, str) else None,
+        calls=calls, build_input_shape=build_input_shape, submodel=submodel,
+    )
+
+
+# ---- inbound nodes: both dialects ------------------------------------------------------------
+
+
+def _calls(nodes: Any, layer: str) -> tuple[Call, ...]:
+    if nodes is None:
+        return ()
+    if not isinstance(nodes, list):
+        raise ModelReadError(f"layer '{layer}': inbound_nodes is not a list")
+    calls = []
+    for node in nodes:
+        if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
+            calls.append(_call_keras3(node, layer))
+        elif isinstance(node, list):  # Keras 2: [[name, node, tensor, kwargs], ...]
+            calls.append(_call_keras2(node, layer))
+        else:
+            raise ModelReadError(f"layer '{layer}': an inbound node is neither a list nor an object")
+    return tuple(calls)
+
+
+def _keras2_nodes(nodes: Any) -> bool:
+    return isinstance(nodes, list) and any(isinstance(node, list) for node in nodes)
+
+
+def _keras_tensor(obj: Any) -> bool:
+    return isinstance(obj, dict) and obj.get("class_name") == "__keras_tensor__"
+
+
+def _call_keras3(node: dict, layer: str) -> Call:
+    refs: list[TensorRef] = []
+    shapes: list = []
+
+    def collect(obj: Any) -> bool:
+        """Append the tensors found in obj; True if obj held any."""
+        if _keras_tensor(obj):
+            cfg = obj.get("config") or {}
+            refs.append(_history(cfg.get("keras_history"), layer))
+            shapes.append(_shape_or_none(cfg.get("shape")))
+            return True
+        found = False
+        if isinstance(obj, list):
+            for item in obj:
+                found = collect(item) or found
+        elif isinstance(obj, dict):
+            for item in obj.values():
+                found = collect(item) or found
+        return found
+
+    args = node.get("args", [])
+    kwargs = node.get("kwargs", {})
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise ModelReadError(f"layer '{layer}': an inbound node has malformed args/kwargs")
+    collect(args)
+    plain_kwargs = {}
+    tensor_kwargs = []
+    for key, value in kwargs.items():
+        before = len(refs)
+        if collect(value):
+            tensor_kwargs.extend([key] * (len(refs) - before))
+        else:
+            plain_kwargs[key] = value
+    return Call(inputs=tuple(refs), input_shapes=tuple(shapes), kwargs=plain_kwargs, tensor_kwargs=tuple(tensor_kwargs))
+
+
+def _is_history(obj: Any) -> bool:
+    return (
+        isinstance(obj, list) and len(obj) == 3 and isinstance(obj[0], str)
+        and isinstance(obj[1], int) and isinstance(obj[2], int)
+    )
+
+
+def _call_keras2(node: list, layer: str) -> Call:
+    refs, kwargs, tensor_kwargs = [], {}, []
+    for entry in node:
+        if not isinstance(entry, list) or len(entry) < 3:
+            raise ModelReadError(f"layer '{layer}': malformed inbound node entry")
+        refs.append(_history(entry[:3], layer))
+        extra = entry[3] if len(entry) > 3 else {}
+        if isinstance(extra, dict):
+            for key, value in extra.items():
+                if _is_history(value):  # a tensor passed by keyword (MultiHeadAttention's value=)
+                    refs.append(_history(value, layer))
+                    tensor_kwargs.append(key)
+                else:
+                    kwargs[key] = value
+    return Call(inputs=tuple(refs), input_shapes=(None,) * len(refs), kwargs=kwargs, tensor_kwargs=tuple(tensor_kwargs))
+
+
+def _history(history: Any, layer: str) -> TensorRef:
+    if not (isinstance(history, (list, tuple)) and len(history) >= 3 and isinstance(history[0], str)):
+        raise ModelReadError(f"layer '{layer}': a tensor reference is malformed")
+    try:
+        node, index = int(history[1]), int(history[2])
+    except (TypeError, ValueError):
+        raise ModelReadError(f"layer '{layer}': a tensor reference is malformed") from None
+    if node < 0 or index < 0:
+        raise ModelReadError(f"layer '{layer}': a tensor reference has a negative index")
+    return TensorRef(history[0], node, index)
+
+
+def _refs(raw: Any, key: str, model: str) -> tuple[TensorRef, ...]:
+    if raw is None:
+        raise ModelReadError(f"model '{model}': no {key}")
+    if isinstance(raw, dict):
+        raw = list(raw.values())
+    if _is_history(raw) or (isinstance(raw, list) and len(raw) == 3 and isinstance(raw[0], str)):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise ModelReadError(f"model '{model}': {key} is malformed")
+    return tuple(_history(item, f"{model}.{key}") for item in raw)
+
+
+def _check_references(graph: ModelGraph) -> None:
+    """Every reference names an existing layer and call, and the calls form no cycle."""
+    by_name = {layer.name: layer for layer in graph.layers}
+
+    def calls_of(layer: Layer) -> int:
+        # An InputLayer (and a Sequential's first layer) is "called" once, by its creation.
+        return max(len(layer.calls), 1)
+
+    for ref in graph.inputs + graph.outputs:
+        if ref.layer not in by_name:
+            raise ModelReadError(f"model '{graph.name}': input/output names a missing layer '{ref.layer}'")
+    for layer in graph.layers:
+        for call in layer.calls:
+            for ref in call.inputs:
+                src = by_name.get(ref.layer)
+                if src is None:
+                    raise ModelReadError(f"layer '{layer.name}' takes its input from a missing layer '{ref.layer}'")
+                if ref.call >= calls_of(src):
+                    raise ModelReadError(
+                        f"layer '{layer.name}' refers to call {ref.call} of '{ref.layer}', which has {calls_of(src)}"
+                    )
+    topological_order(graph)
+
+
+def topological_order(graph: ModelGraph) -> list[tuple[str, int]]:
+    """(layer name, call index) pairs so that every call comes after the calls it consumes.
+
+    Iterative (Kahn's algorithm) so that a long chain cannot exhaust the stack; raises on a cycle.
+    """
+    by_name = {layer.name: layer for layer in graph.layers}
+    deps: dict[tuple[str, int], set] = {}
+    for layer in graph.layers:
+        if not layer.calls:
+            deps[(layer.name, 0)] = set()
+        for i, call in enumerate(layer.calls):
+            deps[(layer.name, i)] = {(ref.layer, ref.call) for ref in call.inputs if ref.layer in by_name}
+    users: dict[tuple[str, int], list] = {key: [] for key in deps}
+    missing = [key for key in deps if any(d not in deps for d in deps[key])]
+    if missing:
+        raise ModelReadError(f"layer '{missing[0][0]}' consumes a call that does not exist")
+    remaining = {key: len(d) for key, d in deps.items()}
+    for key, d in deps.items():
+        for dep in d:
+            users[dep].append(key)
+    ready = [key for key, n in remaining.items() if n == 0]
+    order = []
+    while ready:
+        key = ready.pop()
+        order.append(key)
+        for user in users[key]:
+            remaining[user] -= 1
+            if remaining[user] == 0:
+                ready.append(user)
+    if len(order) != len(deps):
+        stuck = sorted(key[0] for key, n in remaining.items() if n > 0)
+        raise ModelReadError(f"model '{graph.name}': inbound_nodes form a cycle through '{stuck[0]}'")
+    return order
+
+
+def _is_shape(shape: Any) -> bool:
+    return isinstance(shape, (list, tuple)) and all(d is None or (isinstance(d, int) and not isinstance(d, bool)) for d in shape)
+
+
+def _shape_or_none(shape: Any):
+    return tuple(shape) if _is_shape(shape) else None
+
+
+# ---- compile configuration -------------------------------------------------------------------
+
+
+def objective_from(compile_config: Any) -> Optional[Objective]:
+    """Keras 3 `compile_config` or Keras 2 `training_config` -> Objective; None if uncompiled."""
+    if not isinstance(compile_config, dict) or not compile_config:
+        return None
+    optimizer = compile_config.get("optimizer") or compile_config.get("optimizer_config")
+    opt_name, lr = None, None
+    if isinstance(optimizer, dict):
+        opt_name = optimizer.get("class_name")
+        if isinstance(opt_name, str) and opt_name.startswith("Custom>"):
+            opt_name = opt_name[len("Custom>"):]
+        cfg = optimizer.get("config")
+        if isinstance(cfg, dict):
+            lr = cfg.get("learning_rate", cfg.get("lr"))
+    elif isinstance(optimizer, str):
+        opt_name = optimizer
+    if compile_config.get("loss") is None and optimizer is None:
+        return None
+    return Objective(
+        loss=compile_config.get("loss"),
+        metrics=compile_config.get("metrics"),
+        weighted_metrics=compile_config.get("weighted_metrics"),
+        loss_weights=compile_config.get("loss_weights"),
+        optimizer=opt_name if isinstance(opt_name, str) else None,
+        learning_rate=lr,
+        raw=compile_config,
+    )

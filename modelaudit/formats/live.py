@@ -1,0 +1,71 @@
+"""An in-memory keras.Model (Python API only): serialized the way Keras saves it, then read by the
+same config parser as the files. The only module that imports keras, and only when called."""
+
+from __future__ import annotations
+
+import json
+
+from modelaudit.formats import json_config
+from modelaudit.graph import Layer, ModelGraph, SourceFacts, Weight
+
+
+def is_keras_model(obj) -> bool:
+    # Duck-typed so that checking needs no keras import: any Keras 2 or 3 model has these.
+    return hasattr(obj, "get_config") and hasattr(obj, "layers") and hasattr(obj, "count_params")
+
+
+def read(model) -> ModelGraph:
+    from dataclasses import replace
+
+    try:
+        import keras
+
+        serialized = keras.saving.serialize_keras_object(model)
+        version = keras.__version__
+    except Exception:  # a tf_keras (Keras 2) model
+        import tf_keras
+
+        serialized = {"class_name": type(model).__name__, "config": model.get_config()}
+        version = tf_keras.__version__
+    # Through JSON, so the parser sees exactly what a saved file would hold.
+    data = json.loads(json.dumps(serialized, default=_jsonable))
+    compile_config = None
+    if getattr(model, "compiled", False) or getattr(model, "optimizer", None) is not None:
+        try:
+            compile_config = json.loads(json.dumps(model.get_compile_config(), default=_jsonable))
+        except Exception:
+            compile_config = None
+    graph = json_config.graph_from_config(data, format="live", compile_config=compile_config or {})
+    graph = _attach(graph, model)
+    return replace(graph, source=SourceFacts(keras_version=version))
+
+
+def _attach(graph: ModelGraph, model) -> ModelGraph:
+    from dataclasses import replace
+
+    by_name = {layer.name: layer for layer in getattr(model, "layers", [])}
+    layers = []
+    for layer in graph.layers:
+        obj = by_name.get(layer.name)
+        if obj is None:
+            layers.append(replace(layer, weights=()))
+            continue
+        if layer.submodel is not None:
+            layers.append(replace(layer, weights=(), submodel=_attach(layer.submodel, obj)))
+        else:
+            layers.append(replace(layer, weights=tuple(_weight(v) for v in obj.weights)))
+    return replace(graph, layers=tuple(layers))
+
+
+def _weight(variable) -> Weight:
+    path = getattr(variable, "path", None) or getattr(variable, "name", "")
+    dtype = getattr(variable, "dtype", "float32")
+    return Weight(path=str(path), shape=tuple(int(d) for d in variable.shape), dtype=str(getattr(dtype, "name", dtype)))
+
+
+def _jsonable(obj):
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)

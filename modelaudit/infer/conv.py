@@ -1,0 +1,463 @@
+"""Convolution layers: keras/src/layers/convolutional/ and keras/src/layers/rnn/conv_lstm*.py.
+
+Output lengths follow keras/src/ops/operation_utils.py `compute_conv_output_shape` and
+keras/src/backend/common/backend_utils.py `_get_output_shape_given_tf_padding` (transposed convs).
+Keras raises on a length <= 0; we return it, so that a later rule can name the layer that shrank
+the input away.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from modelaudit.infer.registry import (
+    LayerSpec,
+    ShapeError,
+    WeightSpec,
+    as_tuple,
+    fmt_shape,
+    prod,
+    register,
+    require_rank,
+    single_input,
+    use_bias,
+)
+
+
+# ---- shared by the conv and pooling families ---------------------------------------------------
+
+
+def data_format(config: dict) -> str:
+    # A missing or null data_format means Keras's default image_data_format, channels_last.
+    return config.get("data_format") or "channels_last"
+
+
+def padding(config: dict, default: str = "valid") -> str:
+    return str(config.get("padding") or default).lower()
+
+
+def split_channels(shape: tuple, fmt: str) -> tuple[tuple, Optional[int]]:
+    """(spatial dims, channel dim) of a (batch, ..., channels) or (batch, channels, ...) shape."""
+    if fmt == "channels_first":
+        return tuple(shape[2:]), shape[1]
+    return tuple(shape[1:-1]), shape[-1]
+
+
+def join_channels(batch, spatial: tuple, channels, fmt: str) -> tuple:
+    if fmt == "channels_first":
+        return (batch, channels) + tuple(spatial)
+    return (batch,) + tuple(spatial) + (channels,)
+
+
+def conv_length(n, kernel: int, stride: int, dilation: int, pad: str, layer: str) -> Optional[int]:
+    """One spatial output length of a forward convolution (floor division, as Keras's np.floor)."""
+    if n is None:
+        return None
+    if pad == "valid":
+        return (n - dilation * (kernel - 1) - 1) // stride + 1
+    if pad in ("same", "causal"):
+        return (n - 1) // stride + 1
+    raise ShapeError(f"{layer}: padding must be 'valid', 'same' or 'causal', got {pad!r}")
+
+
+def transpose_length(n, kernel: int, stride: int, dilation: int, pad: str, out_pad) -> Optional[int]:
+    """backend_utils._get_output_shape_given_tf_padding."""
+    if n is None:
+        return None
+    k = (kernel - 1) * dilation + 1
+    if pad == "valid":
+        extra = max(k, stride) - k if out_pad is None else out_pad
+        return (n - 1) * stride + k + extra
+    if out_pad is None:
+        return n * stride
+    return (n - 1) * stride + k % 2 + out_pad
+
+
+def dot(*terms) -> str:
+    return "·".join(str(t) for t in terms)
+
+
+def _positions(spatial) -> Optional[int]:
+    """Number of positions of a spatial shape; None if unknown or non-positive (no sensible count)."""
+    n = prod(spatial)
+    if n is None or any(d <= 0 for d in spatial):
+        return None
+    return n
+
+
+def _known_channels(channels, layer: str, shape) -> int:
+    if channels is None:
+        raise ShapeError(f"{layer} needs a known channel dimension to build its kernel, got {fmt_shape(shape)}")
+    return int(channels)
+
+
+# ---- Conv1D / Conv2D / Conv3D (base_conv.py) ----------------------------------------------------
+
+
+class ConvSpec(LayerSpec):
+    # base_conv.py build(): kernel kernel_size + (in // groups, filters), bias (filters,);
+    # with lora_rank, enable_lora() adds lora_kernel_a kernel[:-1] + (r,), lora_kernel_b (r, filters)
+    # and freezes the kernel.
+    rank = 2
+    name = "Conv2D"
+
+    def _geometry(self, config, input_shapes):
+        shape = single_input(input_shapes, self.name)
+        require_rank(shape, self.rank + 2, self.name)
+        fmt = data_format(config)
+        spatial, channels = split_channels(shape, fmt)
+        return shape, fmt, spatial, channels
+
+    def _groups(self, config) -> int:
+        return int(config.get("groups") or 1)
+
+    def _out_spatial(self, config, spatial) -> tuple:
+        kernel = as_tuple(config["kernel_size"], self.rank)
+        strides = as_tuple(config.get("strides", 1), self.rank)
+        dilation = as_tuple(config.get("dilation_rate", 1), self.rank)
+        pad = padding(config)
+        return tuple(
+            conv_length(n, k, s, d, pad, self.name) for n, k, s, d in zip(spatial, kernel, strides, dilation)
+        )
+
+    def output_shapes(self, config, input_shapes):
+        shape, fmt, spatial, _ = self._geometry(config, input_shapes)
+        return [join_channels(shape[0], self._out_spatial(config, spatial), int(config["filters"]), fmt)]
+
+    def _in_per_group(self, config, input_shapes) -> tuple[int, int, int]:
+        shape, _, _, channels = self._geometry(config, input_shapes)
+        channels = _known_channels(channels, self.name, shape)
+        groups = self._groups(config)
+        filters = int(config["filters"])
+        if groups <= 0:
+            raise ShapeError(f"{self.name}: groups must be a positive integer, got {groups}")
+        if channels % groups:
+            raise ShapeError(
+                f"{self.name}: the input's {channels} channels are not divisible by groups={groups} "
+                f"(input {fmt_shape(shape)})"
+            )
+        if filters % groups:
+            raise ShapeError(f"{self.name}: filters={filters} is not divisible by groups={groups}")
+        return channels, groups, channels // groups
+
+    def weights(self, config, input_shapes):
+        _, _, per_group = self._in_per_group(config, input_shapes)
+        filters = int(config["filters"])
+        kernel = as_tuple(config["kernel_size"], self.rank)
+        kernel_shape = kernel + (per_group, filters)
+        lora = int(config.get("lora_rank") or 0)
+        specs = [WeightSpec("kernel", kernel_shape, trainable=not lora)]
+        if use_bias(config):
+            specs.append(WeightSpec("bias", (filters,)))
+        if lora:
+            specs.append(WeightSpec("lora_kernel_a", kernel_shape[:-1] + (lora,)))
+            specs.append(WeightSpec("lora_kernel_b", (lora, filters)))
+        return specs
+
+    def macs(self, config, input_shapes, output_shapes):
+        shape, fmt, _, channels = self._geometry(config, input_shapes)
+        out_spatial, _ = split_channels(tuple(output_shapes[0]), fmt)
+        positions = _positions(out_spatial)
+        if positions is None or channels is None:
+            return None
+        groups = self._groups(config)
+        kernel = prod(as_tuple(config["kernel_size"], self.rank))
+        return kernel * (int(channels) // groups) * int(config["filters"]) * positions
+
+    def formula(self, config, input_shapes):
+        try:
+            channels, groups, per_group = self._in_per_group(config, input_shapes)
+        except ShapeError:
+            return None
+        filters = int(config["filters"])
+        kernel = as_tuple(config["kernel_size"], self.rank)
+        fan_in = dot(*kernel, per_group if groups == 1 else f"({channels}/{groups})")
+        total = prod(kernel) * per_group * filters
+        if use_bias(config):
+            text, total = f"({fan_in} + 1)·{filters}", total + filters
+        else:
+            text = f"{fan_in}·{filters}"
+        lora = int(config.get("lora_rank") or 0)
+        if lora:
+            text += f" + {dot(*kernel, per_group, lora)} + {lora}·{filters}"
+            total += prod(kernel) * per_group * lora + lora * filters
+        return f"{text} = {total}"
+
+
+@register("Conv1D", "Convolution1D")
+class Conv1DSpec(ConvSpec):
+    rank, name = 1, "Conv1D"
+
+
+# Keras never writes the Convolution* aliases itself, but it resolves them when a config names
+# them with module "keras.layers", so a hand-edited or converted file may carry them.
+@register("Conv2D", "Convolution2D")
+class Conv2DSpec(ConvSpec):
+    rank, name = 2, "Conv2D"
+
+
+@register("Conv3D", "Convolution3D")
+class Conv3DSpec(ConvSpec):
+    rank, name = 3, "Conv3D"
+
+
+# ---- Conv*DTranspose (base_conv_transpose.py) ---------------------------------------------------
+
+
+class ConvTransposeSpec(ConvSpec):
+    # build(): kernel kernel_size + (filters, in), bias (filters,). No groups.
+    def _groups(self, config) -> int:
+        return 1
+
+    def output_shapes(self, config, input_shapes):
+        shape, fmt, spatial, _ = self._geometry(config, input_shapes)
+        filters = int(config["filters"])
+        kernel = as_tuple(config["kernel_size"], self.rank)
+        strides = as_tuple(config.get("strides", 1), self.rank)
+        dilation = as_tuple(config.get("dilation_rate", 1), self.rank)
+        pad = padding(config)
+        if pad not in ("valid", "same"):
+            raise ShapeError(f"{self.name}: padding must be 'valid' or 'same', got {pad!r}")
+        op = config.get("output_padding")
+        out_pad = (None,) * self.rank if op is None else as_tuple(op, self.rank)
+        out = tuple(
+            transpose_length(n, k, s, d, pad, p)
+            for n, k, s, d, p in zip(spatial, kernel, strides, dilation, out_pad)
+        )
+        return [join_channels(shape[0], out, filters, fmt)]
+
+    def weights(self, config, input_shapes):
+        shape, _, _, channels = self._geometry(config, input_shapes)
+        channels = _known_channels(channels, self.name, shape)
+        filters = int(config["filters"])
+        specs = [WeightSpec("kernel", as_tuple(config["kernel_size"], self.rank) + (filters, channels))]
+        if use_bias(config):
+            specs.append(WeightSpec("bias", (filters,)))
+        return specs
+
+    def macs(self, config, input_shapes, output_shapes):
+        # Each input position scatters kernel·filters products per input channel.
+        shape, _, spatial, channels = self._geometry(config, input_shapes)
+        positions = _positions(spatial)
+        if positions is None or channels is None:
+            return None
+        kernel = prod(as_tuple(config["kernel_size"], self.rank))
+        return kernel * int(channels) * int(config["filters"]) * positions
+
+    def formula(self, config, input_shapes):
+        shape, _, _, channels = self._geometry(config, input_shapes)
+        if channels is None:
+            return None
+        filters = int(config["filters"])
+        kernel = as_tuple(config["kernel_size"], self.rank)
+        total = prod(kernel) * channels * filters
+        if use_bias(config):
+            return f"({dot(*kernel, channels)} + 1)·{filters} = {total + filters}"
+        return f"{dot(*kernel, channels)}·{filters} = {total}"
+
+
+@register("Conv1DTranspose", "Convolution1DTranspose")
+class Conv1DTransposeSpec(ConvTransposeSpec):
+    rank, name = 1, "Conv1DTranspose"
+
+
+@register("Conv2DTranspose", "Convolution2DTranspose")
+class Conv2DTransposeSpec(ConvTransposeSpec):
+    rank, name = 2, "Conv2DTranspose"
+
+
+@register("Conv3DTranspose", "Convolution3DTranspose")
+class Conv3DTransposeSpec(ConvTransposeSpec):
+    rank, name = 3, "Conv3DTranspose"
+
+
+# ---- DepthwiseConv1D / 2D (base_depthwise_conv.py) ----------------------------------------------
+
+
+class DepthwiseConvSpec(ConvSpec):
+    # build(): kernel kernel_size + (in, depth_multiplier), bias (in * depth_multiplier,).
+    # Keras 2 names the kernel depthwise_kernel; the shapes agree.
+    def _multiplier(self, config) -> int:
+        return int(config.get("depth_multiplier") or 1)
+
+    def output_shapes(self, config, input_shapes):
+        shape, fmt, spatial, channels = self._geometry(config, input_shapes)
+        out = self._out_spatial(config, spatial)
+        out_channels = None if channels is None else self._multiplier(config) * int(channels)
+        return [join_channels(shape[0], out, out_channels, fmt)]
+
+    def weights(self, config, input_shapes):
+        shape, _, _, channels = self._geometry(config, input_shapes)
+        channels = _known_channels(channels, self.name, shape)
+        dm = self._multiplier(config)
+        specs = [WeightSpec("kernel", as_tuple(config["kernel_size"], self.rank) + (channels, dm))]
+        if use_bias(config):
+            specs.append(WeightSpec("bias", (channels * dm,)))
+        return specs
+
+    def macs(self, config, input_shapes, output_shapes):
+        shape, fmt, _, channels = self._geometry(config, input_shapes)
+        positions = _positions(split_channels(tuple(output_shapes[0]), fmt)[0])
+        if positions is None or channels is None:
+            return None
+        kernel = prod(as_tuple(config["kernel_size"], self.rank))
+        return kernel * int(channels) * self._multiplier(config) * positions
+
+    def formula(self, config, input_shapes):
+        shape, _, _, channels = self._geometry(config, input_shapes)
+        if channels is None:
+            return None
+        dm = self._multiplier(config)
+        kernel = as_tuple(config["kernel_size"], self.rank)
+        total = prod(kernel) * channels * dm
+        if use_bias(config):
+            return f"({dot(*kernel)} + 1)·{channels}·{dm} = {total + channels * dm}"
+        return f"{dot(*kernel, channels, dm)} = {total}"
+
+
+@register("DepthwiseConv1D")
+class DepthwiseConv1DSpec(DepthwiseConvSpec):
+    rank, name = 1, "DepthwiseConv1D"
+
+
+@register("DepthwiseConv2D")
+class DepthwiseConv2DSpec(DepthwiseConvSpec):
+    rank, name = 2, "DepthwiseConv2D"
+
+
+# ---- SeparableConv1D / 2D (base_separable_conv.py) ----------------------------------------------
+
+
+class SeparableConvSpec(DepthwiseConvSpec):
+    # build(): depthwise_kernel kernel_size + (in, dm), pointwise_kernel (1,)*rank + (in*dm, filters),
+    # bias (filters,).
+    def output_shapes(self, config, input_shapes):
+        return ConvSpec.output_shapes(self, config, input_shapes)
+
+    def weights(self, config, input_shapes):
+        shape, _, _, channels = self._geometry(config, input_shapes)
+        channels = _known_channels(channels, self.name, shape)
+        dm = self._multiplier(config)
+        filters = int(config["filters"])
+        specs = [
+            WeightSpec("depthwise_kernel", as_tuple(config["kernel_size"], self.rank) + (channels, dm)),
+            WeightSpec("pointwise_kernel", (1,) * self.rank + (channels * dm, filters)),
+        ]
+        if use_bias(config):
+            specs.append(WeightSpec("bias", (filters,)))
+        return specs
+
+    def macs(self, config, input_shapes, output_shapes):
+        # Depthwise step at every output position, then a 1x1 conv over in*dm channels there.
+        shape, fmt, _, channels = self._geometry(config, input_shapes)
+        positions = _positions(split_channels(tuple(output_shapes[0]), fmt)[0])
+        if positions is None or channels is None:
+            return None
+        dm = self._multiplier(config)
+        kernel = prod(as_tuple(config["kernel_size"], self.rank))
+        return (kernel * channels * dm + channels * dm * int(config["filters"])) * positions
+
+    def formula(self, config, input_shapes):
+        shape, _, _, channels = self._geometry(config, input_shapes)
+        if channels is None:
+            return None
+        dm = self._multiplier(config)
+        filters = int(config["filters"])
+        kernel = as_tuple(config["kernel_size"], self.rank)
+        total = prod(kernel) * channels * dm + channels * dm * filters
+        text = f"{dot(*kernel, channels, dm)} + {dot(channels, dm, filters)}"
+        if use_bias(config):
+            text, total = f"{text} + {filters}", total + filters
+        return f"{text} = {total}"
+
+
+@register("SeparableConv1D", "SeparableConvolution1D")
+class SeparableConv1DSpec(SeparableConvSpec):
+    rank, name = 1, "SeparableConv1D"
+
+
+@register("SeparableConv2D", "SeparableConvolution2D")
+class SeparableConv2DSpec(SeparableConvSpec):
+    rank, name = 2, "SeparableConv2D"
+
+
+# ---- ConvLSTM1D / 2D / 3D (rnn/conv_lstm.py) ----------------------------------------------------
+
+
+class ConvLSTMSpec(ConvSpec):
+    # ConvLSTMCell.build(): kernel kernel_size + (in, 4·filters), recurrent_kernel
+    # kernel_size + (filters, 4·filters), bias (4·filters,); the 4 gates i, f, c, o are split from
+    # the last axis. Input is (batch, time, ...step...); the step is convolved like ConvND.
+    def _step(self, config, input_shapes):
+        shape = single_input(input_shapes, self.name)
+        require_rank(shape, self.rank + 3, self.name)
+        fmt = data_format(config)
+        step = (shape[0],) + tuple(shape[2:])
+        spatial, channels = split_channels(step, fmt)
+        return shape, fmt, spatial, channels
+
+    def output_shapes(self, config, input_shapes):
+        shape, fmt, spatial, _ = self._step(config, input_shapes)
+        state = join_channels(None, self._out_spatial(config, spatial), int(config["filters"]), fmt)[1:]
+        batch, steps = shape[0], shape[1]
+        if config.get("return_sequences", False):
+            out = (batch, steps) + state
+        else:
+            out = (batch,) + state
+        if config.get("return_state", False):
+            return [out, (batch,) + state, (batch,) + state]
+        return [out]
+
+    def weights(self, config, input_shapes):
+        shape, _, _, channels = self._step(config, input_shapes)
+        channels = _known_channels(channels, self.name, shape)
+        filters = int(config["filters"])
+        kernel = as_tuple(config["kernel_size"], self.rank)
+        specs = [
+            WeightSpec("kernel", kernel + (channels, 4 * filters)),
+            WeightSpec("recurrent_kernel", kernel + (filters, 4 * filters)),
+        ]
+        if use_bias(config):
+            specs.append(WeightSpec("bias", (4 * filters,)))
+        return specs
+
+    def macs(self, config, input_shapes, output_shapes):
+        # Per time step: the input conv (strided, padded as configured) and the recurrent conv on
+        # the state ('same', stride 1), both at every state position, for 4 gates.
+        shape, fmt, _, channels = self._step(config, input_shapes)
+        steps = shape[1]
+        state = output_shapes[0][2:] if config.get("return_sequences", False) else output_shapes[0][1:]
+        positions = _positions(split_channels((None,) + tuple(state), fmt)[0])
+        if positions is None or channels is None or steps is None:
+            return None
+        filters = int(config["filters"])
+        kernel = prod(as_tuple(config["kernel_size"], self.rank))
+        return steps * positions * kernel * (int(channels) + filters) * 4 * filters
+
+    def formula(self, config, input_shapes):
+        shape, _, _, channels = self._step(config, input_shapes)
+        if channels is None:
+            return None
+        filters = int(config["filters"])
+        kernel = as_tuple(config["kernel_size"], self.rank)
+        k = prod(kernel)
+        total = k * (channels + filters) * 4 * filters
+        parts = f"{dot(*kernel, channels)} + {dot(*kernel, filters)}"
+        if use_bias(config):
+            parts, total = parts + " + 1", total + 4 * filters
+        return f"({parts})·4·{filters} = {total}"
+
+
+@register("ConvLSTM1D")
+class ConvLSTM1DSpec(ConvLSTMSpec):
+    rank, name = 1, "ConvLSTM1D"
+
+
+@register("ConvLSTM2D")
+class ConvLSTM2DSpec(ConvLSTMSpec):
+    rank, name = 2, "ConvLSTM2D"
+
+
+@register("ConvLSTM3D")
+class ConvLSTM3DSpec(ConvLSTMSpec):
+    rank, name = 3, "ConvLSTM3D"
