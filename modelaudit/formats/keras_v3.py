@@ -165,7 +165,10 @@ def attach_generic(graph: ModelGraph, datasets: dict) -> ModelGraph:
         return tuple(found)
 
     graph = attach(graph, lookup, generic_keys)
-    leftover = [w for prefix, ws in by_prefix.items() if prefix.startswith("layers/") for w in ws]
+    # A subclassed (opaque) model keeps its variables under its own attribute names; the optimizer's
+    # state is never the model's.
+    owned = (lambda p: not p.startswith("optimizer")) if graph.opaque else (lambda p: p.startswith("layers/"))
+    leftover = [w for prefix, ws in by_prefix.items() if owned(prefix) for w in ws]
     return replace(graph, unassigned_weights=tuple(leftover)) if leftover else graph
 
 

@@ -1,0 +1,171 @@
+"""The Python API: audit a file or an in-memory keras.Model, get a Report back."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional
+
+from modelaudit.engine import Finding, Settings, Severity, run_rules
+from modelaudit.errors import ModelReadError
+
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".json")
+
+
+@dataclass
+class FileReport:
+    path: str
+    format: Optional[str] = None
+    error: Optional[str] = None
+    findings: list[Finding] = field(default_factory=list)
+    internal_errors: list[str] = field(default_factory=list)
+    inferred: Any = None  # infer.propagate.Inferred, for the summary and the reporters' stats
+
+    @property
+    def stats(self) -> Optional[dict]:
+        if self.inferred is None:
+            return None
+        inf = self.inferred
+        return {
+            "layers": sum(1 for r in inf.rows if not r.layer.synthetic),
+            "total_params": inf.total_params,
+            "trainable_params": inf.trainable_params,
+            "non_trainable_params": inf.non_trainable_params,
+        }
+
+
+@dataclass
+class Report:
+    files: list[FileReport]
+    settings: Settings = field(default_factory=Settings)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for fr in self.files for f in fr.findings]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {"error": 0, "warning": 0, "info": 0}
+        for f in self.findings:
+            counts[f.severity.value] += 1
+        return counts
+
+    @property
+    def unreadable(self) -> bool:
+        return any(fr.error or fr.internal_errors for fr in self.files)
+
+    @property
+    def failing(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity.rank >= self.settings.fail_on.rank]
+
+    @property
+    def ok(self) -> bool:
+        """No finding at or above fail-on, and every file read."""
+        return not self.failing and not self.unreadable
+
+    def exit_code(self) -> int:
+        if self.unreadable or not self.files:
+            return 2
+        return 1 if self.failing else 0
+
+
+def settings_from(config: Any) -> Settings:
+    if config is None:
+        return Settings()
+    if isinstance(config, Settings):
+        return config
+    if isinstance(config, dict):
+        from modelaudit.config import settings_from_table
+
+        return settings_from_table(config, source="config")
+    raise TypeError("config must be None, a dict like [tool.modelaudit], or a Settings")
+
+
+def audit(target: Any, config: Any = None) -> Report:
+    """Audit a model file, a folder, a list of paths, or an in-memory keras.Model."""
+    settings = settings_from(config)
+    from modelaudit.formats.live import is_keras_model
+
+    if is_keras_model(target):
+        return Report([audit_model(target, settings)], settings)
+    paths = [target] if isinstance(target, (str, os.PathLike)) else list(target)
+    files = []
+    for path, error in expand(paths):
+        files.append(FileReport(path, error=error) if error else audit_file(path, settings))
+    return Report(files, settings)
+
+
+def audit_model(model: Any, settings: Settings) -> FileReport:
+    from modelaudit.formats import live
+
+    name = f"<{type(model).__name__} {getattr(model, 'name', '')}>"
+    try:
+        graph = live.read(model)
+    except ModelReadError as exc:
+        return FileReport(name, error=str(exc))
+    return _check_graph(name, graph, settings)
+
+
+def audit_file(path: str, settings: Settings) -> FileReport:
+    from modelaudit import formats
+
+    path = str(path)
+    try:
+        graph = formats.read(path)
+    except ModelReadError as exc:
+        return FileReport(path, error=str(exc))
+    return _check_graph(path, graph, settings)
+
+
+def _check_graph(path: str, graph, settings: Settings) -> FileReport:
+    from modelaudit.infer.propagate import propagate
+
+    try:
+        inferred = propagate(graph)
+    except ModelReadError as exc:
+        return FileReport(path, format=graph.format, error=str(exc))
+    except RecursionError:
+        return FileReport(path, format=graph.format, error="structure nested too deeply")
+    findings, internal = run_rules(inferred, settings, path)
+    return FileReport(path, graph.format, None, findings, internal, inferred)
+
+
+def expand(paths: Iterable) -> list[tuple[str, Optional[str]]]:
+    """(path, error) pairs: files as given; folders searched recursively for model files.
+    A folder with none is an error of its own."""
+    out: list[tuple[str, Optional[str]]] = []
+    for p in paths:
+        p = os.fspath(p)
+        if os.path.isdir(p):
+            found = []
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found.extend(os.path.join(root, f) for f in sorted(files) if f.lower().endswith(MODEL_SUFFIXES))
+            out.extend((f, None) for f in found)
+            if not found:
+                out.append((p, "no model files (*.keras, *.h5, *.hdf5, *.json) in this folder"))
+        else:
+            out.append((p, None))
+    return out
+
+
+class ModelAuditError(AssertionError):
+    """Raised by assert_clean: the message lists every finding at or above fail-on."""
+
+
+def assert_clean(target: Any, config: Any = None, fail_on: str | None = None) -> Report:
+    """For test suites: audit and raise AssertionError listing the findings if any fail."""
+    report = audit(target, config)
+    if fail_on:
+        report.settings.fail_on = Severity(fail_on)
+    if not report.ok:
+        lines = []
+        for fr in report.files:
+            if fr.error:
+                lines.append(f"{fr.path}: cannot read: {fr.error}")
+            lines.extend(f"{fr.path}: {e}" for e in fr.internal_errors)
+            for f in fr.findings:
+                if f.severity.rank >= report.settings.fail_on.rank:
+                    lines.append(f"{fr.path}: {f.layer or '-'}: {f.code} [{f.severity.value}] {f.message}")
+        raise ModelAuditError("modelaudit found problems:\n" + "\n".join(lines))
+    return report

@@ -1,0 +1,154 @@
+"""MA1xx: the independent recomputation held against what the file records."""
+
+from __future__ import annotations
+
+from modelaudit.engine import Rule, Severity, register
+from modelaudit.infer.registry import fmt_shape
+
+
+def _how(row) -> str:
+    return f" (computed as {row.formula})" if row.formula else ""
+
+
+@register
+class WeightShapeMismatch(Rule):
+    code = "MA101"
+    name = "weight-shape-mismatch"
+    severity = Severity.ERROR
+    summary = "A stored weight's shape differs from the shape its layer's config implies"
+
+    def check(self, model):
+        for row in model.rows:
+            for issue in row.weight_issues:
+                if issue.kind == "mismatch":
+                    yield self.finding(
+                        row.path,
+                        f"{row.layer.class_name} '{row.path}': stored weight {issue.stored.path} has shape "
+                        f"{fmt_shape(issue.stored.shape)}, but the config and input shape "
+                        f"{fmt_shape(row.input_shapes[0][0] if row.input_shapes and row.input_shapes[0] else None)} "
+                        f"imply {issue.expected.name} of shape {fmt_shape(issue.expected.shape)}{_how(row)}",
+                    )
+
+
+@register
+class WeightMissing(Rule):
+    code = "MA102"
+    name = "weight-missing"
+    severity = Severity.ERROR
+    summary = "A weight the config implies is absent from the weights file"
+
+    def check(self, model):
+        for row in model.rows:
+            for issue in row.weight_issues:
+                if issue.kind == "missing":
+                    yield self.finding(
+                        row.path,
+                        f"{row.layer.class_name} '{row.path}': the config implies {issue.expected.name} of shape "
+                        f"{fmt_shape(issue.expected.shape)}, but the weights file holds no such variable for it",
+                    )
+
+
+@register
+class WeightUnexpected(Rule):
+    code = "MA103"
+    name = "weight-unexpected"
+    severity = Severity.WARNING
+    summary = "The weights file holds variables its layer's config does not explain"
+
+    def check(self, model):
+        for row in model.rows:
+            for issue in row.weight_issues:
+                if issue.kind == "unexpected":
+                    yield self.finding(
+                        row.path,
+                        f"{row.layer.class_name} '{row.path}': stored variable {issue.stored.path} of shape "
+                        f"{fmt_shape(issue.stored.shape)} is not one its config creates",
+                    )
+        for weight in () if model.graph.opaque else model.unassigned_weights:
+            yield self.finding(
+                None,
+                f"stored variable {weight.path} of shape {fmt_shape(weight.shape)} belongs to no layer in the config",
+            )
+
+
+@register
+class RecordedShapeMismatch(Rule):
+    code = "MA104"
+    name = "recorded-shape-mismatch"
+    severity = Severity.ERROR
+    summary = "A shape the file records differs from the propagated shape"
+
+    def check(self, model):
+        for row in model.rows:
+            for what, recorded, computed in row.recorded_mismatch:
+                yield self.finding(
+                    row.path,
+                    f"{row.layer.class_name} '{row.path}': the file records {what} as {fmt_shape(recorded)}, "
+                    f"but propagating the config gives {fmt_shape(computed)}",
+                )
+
+
+@register
+class NonPositiveDimension(Rule):
+    code = "MA105"
+    name = "non-positive-dimension"
+    severity = Severity.ERROR
+    summary = "A recomputed dimension is zero or negative"
+
+    def check(self, model):
+        for row in model.rows:
+            for shape in row.non_positive:
+                inp = row.input_shapes[0] if row.input_shapes else []
+                yield self.finding(
+                    row.path,
+                    f"{row.layer.class_name} '{row.path}' turns input {', '.join(fmt_shape(s) for s in inp)} into "
+                    f"{fmt_shape(shape)}: a dimension is {min(d for d in shape if d is not None)}; "
+                    "the kernel, pool or crop is larger than its input",
+                )
+
+
+@register
+class IncompatibleShapes(Rule):
+    code = "MA106"
+    name = "incompatible-shapes"
+    severity = Severity.ERROR
+    summary = "A layer's inputs cannot be combined or consumed"
+
+    def check(self, model):
+        for row in model.rows:
+            if row.shape_error:
+                yield self.finding(row.path, f"{row.layer.class_name} '{row.path}': {row.shape_error}")
+
+
+@register
+class UnknownLayer(Rule):
+    code = "MA107"
+    name = "unknown-layer"
+    severity = Severity.INFO
+    summary = "A layer could not be recomputed; the file's recorded shapes and stored weights are used"
+
+    def check(self, model):
+        for row in model.rows:
+            if not row.recomputed and row.layer.submodel is None and not row.shape_error:
+                yield self.finding(
+                    row.path,
+                    f"{row.layer.class_name} '{row.path}' is not recomputed ({row.unknown_reason}); "
+                    "its shapes come from the file's records and its params from the stored weights",
+                )
+
+
+@register
+class OpaqueModel(Rule):
+    code = "MA109"
+    name = "opaque-model"
+    severity = Severity.INFO
+    summary = "A subclassed model saves no layer graph; only its weights are audited"
+
+    def check(self, model):
+        if model.graph.opaque:
+            yield self.finding(
+                None,
+                f"{model.graph.class_name} '{model.graph.name}' saves only its constructor arguments, no layer "
+                f"graph: only the weights file's {len(model.unassigned_weights)} variables "
+                f"({model.total_params:,} params) are audited",
+            )

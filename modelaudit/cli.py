@@ -1,0 +1,203 @@
+"""The command line: parsing and wiring only. Exit codes: 0 clean, 1 findings at or above
+--fail-on, 2 usage, configuration or unreadable input."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Static auditor for saved Keras models: recomputes every layer's params and shapes from the "
+    "config, compares them with the file, and flags mistakes. Never imports Keras, never executes the file.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _fail(message: str) -> "typer.Exit":
+    typer.echo(f"modelaudit: error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _write(text: str, output: Optional[str]) -> None:
+    if not output:
+        sys.stdout.write(text)
+        return
+    # Written whole or not at all: a temporary file beside the target, then an atomic rename.
+    directory = os.path.dirname(os.path.abspath(output))
+    tmp = os.path.join(directory, f".{os.path.basename(output)}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, output)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise _fail(f"cannot write {output}: {exc.strerror or exc}")
+
+
+def _split(values: Optional[List[str]]) -> list[str]:
+    out: list[str] = []
+    for v in values or []:
+        out.extend(p.strip() for p in v.split(",") if p.strip())
+    return out
+
+
+@app.command()
+def check(
+    paths: List[str] = typer.Argument(None, help="Model files or folders (searched for *.keras, *.h5, *.hdf5, *.json)."),
+    format: str = typer.Option("text", "--format", help="text, json, sarif, github, gitlab or markdown."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to this file."),
+    select: Optional[List[str]] = typer.Option(None, "--select", help="Only these codes, prefixes or names."),
+    extend_select: Optional[List[str]] = typer.Option(None, "--extend-select", help="Add these rules."),
+    ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="Skip these codes, prefixes or names."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", help="error, warning (default) or info."),
+    exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings fail the run."),
+    scan_weights: bool = typer.Option(False, "--scan-weights", help="Also read weight data (NaN/Inf, all-zero kernels)."),
+    config: Optional[str] = typer.Option(None, "--config", help="A pyproject.toml or modelaudit.toml to use."),
+    show_info: bool = typer.Option(False, "--show-info", help="Show info findings in text output."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Print findings only, no closing count."),
+    factory: Optional[str] = typer.Option(
+        None, "--factory",
+        help="package.module:function — IMPORTS AND CALLS your code to build a keras.Model, then audits it "
+        "(needs the keras extra). Only for code you trust.",
+    ),
+) -> None:
+    """Audit model files; exit 1 if a finding is at or above --fail-on."""
+    from modelaudit import config as config_mod
+    from modelaudit.api import Report, audit_file, audit_model, expand
+    from modelaudit.errors import ConfigError
+    from modelaudit.report import FORMATS, render
+
+    if format not in FORMATS:
+        raise _fail(f"unknown format {format!r} (choose from {', '.join(FORMATS)})")
+    if not paths and not factory:
+        raise _fail("no model files given")
+    try:
+        settings, _ = config_mod.load(config)
+        if select:
+            settings.select = _split(select)
+        if extend_select:
+            settings.extend_select += _split(extend_select)
+        if ignore:
+            settings.ignore += _split(ignore)
+        if fail_on:
+            settings.fail_on = config_mod.parse_fail_on(fail_on)
+        settings.scan_weights = scan_weights
+        settings.enabled_codes()  # resolve every selector now: an unknown code is a usage error
+    except ConfigError as exc:
+        raise _fail(str(exc))
+
+    files = []
+    for path, error in expand(paths or []):
+        if error:
+            from modelaudit.api import FileReport
+
+            files.append(FileReport(path, error=error))
+        else:
+            files.append(audit_file(path, settings))
+    if factory:
+        files.append(audit_model(_build_factory(factory), settings))
+    report = Report(files, settings)
+
+    for fr in report.files:
+        if fr.error:
+            typer.echo(f"{fr.path}: cannot read: {fr.error}", err=True)
+        for message in fr.internal_errors:
+            typer.echo(f"{fr.path}: {message}", err=True)
+    color = format == "text" and not output and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    text = render(report, format, show_info=show_info, color=color)
+    if quiet and format == "text":
+        text = "".join(text.splitlines(keepends=True)[:-1])
+    _write(text, output)
+    code = report.exit_code()
+    if exit_zero and code == 1:
+        code = 0
+    raise typer.Exit(code)
+
+
+def _build_factory(spec: str):
+    import importlib
+
+    module_name, _, func_name = spec.partition(":")
+    if not module_name or not func_name:
+        raise _fail(f"--factory takes package.module:function, not {spec!r}")
+    sys.path.insert(0, os.getcwd())
+    try:
+        func = getattr(importlib.import_module(module_name), func_name)
+        return func()
+    except Exception as exc:
+        raise _fail(f"--factory {spec}: {type(exc).__name__}: {exc}")
+
+
+@app.command()
+def summary(
+    path: str = typer.Argument(..., help="A model file."),
+    format: str = typer.Option("text", "--format", help="text, json or markdown."),
+    formulas: bool = typer.Option(False, "--formulas", help="Show how each parameter count was computed."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file."),
+) -> None:
+    """The per-layer table: recomputed output shapes, params and MACs, like model.summary()."""
+    from modelaudit import formats
+    from modelaudit.errors import ModelReadError
+    from modelaudit.infer.propagate import propagate
+    from modelaudit.report import summary as summary_report
+
+    if format not in ("text", "json", "markdown"):
+        raise _fail(f"unknown format {format!r} (choose from text, json, markdown)")
+    try:
+        graph = formats.read(path)
+        inferred = propagate(graph)
+    except ModelReadError as exc:
+        typer.echo(f"{path}: cannot read: {exc}", err=True)
+        raise typer.Exit(2)
+    except RecursionError:
+        typer.echo(f"{path}: cannot read: structure nested too deeply", err=True)
+        raise typer.Exit(2)
+    if format == "json":
+        text = summary_report.render_json(path, graph.format, inferred)
+    elif format == "markdown":
+        text = summary_report.render_markdown(path, graph.format, inferred, formulas)
+    else:
+        text = summary_report.render_text(path, graph.format, inferred, formulas)
+    _write(text, output)
+
+
+@app.command()
+def rules(format: str = typer.Option("text", "--format", help="text or json.")) -> None:
+    """List every rule: code, name, default severity, summary."""
+    from modelaudit import rule_docs
+
+    if format not in ("text", "json"):
+        raise _fail(f"unknown format {format!r} (choose from text, json)")
+    sys.stdout.write(rule_docs.render_list(format))
+
+
+@app.command()
+def explain(rule: str = typer.Argument(..., help="A rule code (MA201) or name (softmax-with-binary-crossentropy).")) -> None:
+    """Print a rule's page: what it flags, why, an example and the fix."""
+    from modelaudit import rule_docs
+
+    page = rule_docs.page(rule)
+    if page is None:
+        raise _fail(f"unknown rule {rule!r} (see `modelaudit rules`)")
+    sys.stdout.write(page if page.endswith("\n") else page + "\n")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

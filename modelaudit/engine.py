@@ -1,0 +1,182 @@
+"""The rule registry and the run: which rules apply, at what severity, and what fails the run.
+
+Rules yield findings with a layer and a message; the engine stamps code, name and severity on them,
+contains a rule that crashes, and applies select / ignore / severity overrides / per-file ignores.
+"""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import importlib
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator, Optional
+
+RULE_FAMILIES = ("integrity", "objective", "architecture", "security", "policy")
+DOCS_URL = "https://github.com/keras-modelaudit/modelaudit/blob/main/rules/{code}.md"
+
+
+class Severity(str, enum.Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return {"info": 0, "warning": 1, "error": 2}[self.value]
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    name: str
+    severity: Severity
+    layer: Optional[str]
+    message: str
+    path: str = ""
+
+    @property
+    def url(self) -> str:
+        return DOCS_URL.format(code=self.code)
+
+    def to_dict(self) -> dict:
+        return {
+            "code": self.code, "name": self.name, "severity": self.severity.value,
+            "layer": self.layer, "message": self.message, "url": self.url,
+        }
+
+
+class Rule:
+    """One rule: a code, a kebab-case name, a default severity, typed options, and check()."""
+
+    code: str = ""
+    name: str = ""
+    severity: Severity = Severity.WARNING
+    summary: str = ""  # one line, for `modelaudit rules` and SARIF shortDescription
+    options: dict[str, Any] = {}
+    default_enabled: bool = True  # policy rules are off until configured
+
+    def __init__(self, **options: Any):
+        unknown = set(options) - set(self.options)
+        if unknown:
+            from modelaudit.errors import ConfigError
+
+            raise ConfigError(f"rule {self.code} ({self.name}) has no option {sorted(unknown)[0]!r}")
+        self.opts = {**self.options, **options}
+
+    def check(self, model) -> Iterator["Finding"]:  # model: infer.propagate.Inferred
+        raise NotImplementedError
+
+    def finding(self, layer: Optional[str], message: str, severity: Optional[Severity] = None) -> Finding:
+        return Finding(self.code, self.name, severity or self.severity, layer, message)
+
+
+RULES: dict[str, type[Rule]] = {}
+
+
+def register(cls: type[Rule]) -> type[Rule]:
+    if cls.code in RULES:
+        raise RuntimeError(f"rule code {cls.code} registered twice")
+    RULES[cls.code] = cls
+    return cls
+
+
+_loaded = False
+
+
+def all_rules() -> dict[str, type[Rule]]:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for family in RULE_FAMILIES:
+            try:
+                importlib.import_module(f"modelaudit.checks.{family}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"modelaudit.checks.{family}":
+                    raise
+    return dict(sorted(RULES.items()))
+
+
+def resolve(selector: str) -> list[str]:
+    """A code, a code prefix (MA2) or a rule name -> the codes it means."""
+    rules = all_rules()
+    sel = selector.strip()
+    by_name = [code for code, cls in rules.items() if cls.name == sel.lower()]
+    if by_name:
+        return by_name
+    if sel.upper() == "ALL":
+        return list(rules)
+    codes = [code for code in rules if code.startswith(sel.upper())]
+    if not codes:
+        from modelaudit.errors import ConfigError
+
+        raise ConfigError(f"unknown rule code or name: {selector!r}")
+    return codes
+
+
+@dataclass
+class Settings:
+    select: Optional[list[str]] = None  # None: every rule enabled by default
+    extend_select: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    severity: dict[str, str] = field(default_factory=dict)
+    fail_on: Severity = Severity.WARNING
+    rule_options: dict[str, dict] = field(default_factory=dict)  # by code or name
+    policy: dict = field(default_factory=dict)
+    scan_weights: bool = False
+
+    def enabled_codes(self) -> list[str]:
+        rules = all_rules()
+        if self.select is None:
+            codes = {c for c, cls in rules.items() if cls.default_enabled or self._configured(cls)}
+        else:
+            codes = {c for s in self.select for c in resolve(s)}
+        codes |= {c for s in self.extend_select for c in resolve(s)}
+        codes -= {c for s in self.ignore for c in resolve(s)}
+        return sorted(codes)
+
+    def _configured(self, cls: type[Rule]) -> bool:
+        return bool(getattr(cls, "enabled_by", None) and cls.enabled_by(self))
+
+    def ignored_for(self, path: str) -> set[str]:
+        out: set[str] = set()
+        for pattern, selectors in self.per_file_ignores.items():
+            if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path.replace("\\", "/"), pattern):
+                out |= {c for s in selectors for c in resolve(s)}
+        return out
+
+    def severity_of(self, finding: Finding) -> Severity:
+        override = self.severity.get(finding.code) or self.severity.get(finding.name)
+        return Severity(override) if override else finding.severity
+
+    def instantiate(self, code: str) -> Rule:
+        cls = all_rules()[code]
+        options = dict(self.rule_options.get(code, {}))
+        options.update(self.rule_options.get(cls.name, {}))
+        return cls(**options)
+
+
+def run_rules(model, settings: Settings, path: str) -> tuple[list[Finding], list[str]]:
+    """Every enabled rule over one inferred model. Returns (findings, internal errors).
+
+    A rule that raises is contained: its error is reported and the other rules still run.
+    """
+    findings: list[Finding] = []
+    internal: list[str] = []
+    skip = settings.ignored_for(path)
+    for code in settings.enabled_codes():
+        if code in skip:
+            continue
+        rule = settings.instantiate(code)
+        rule.settings = settings
+        try:
+            produced = list(rule.check(model))
+        except Exception as exc:  # containment: one broken rule never hides the others
+            internal.append(f"internal error in {code} {rule.name}: {type(exc).__name__}: {exc} (please report)")
+            continue
+        for f in produced:
+            f = replace(f, code=rule.code, name=rule.name, path=path)
+            findings.append(replace(f, severity=settings.severity_of(f)))
+    findings.sort(key=lambda f: (-f.severity.rank, f.code, f.layer or ""))
+    return findings, internal

@@ -1,0 +1,379 @@
+"""One topological walk over the graph: the shape of every tensor, and for every layer the weights,
+params and MACs its config implies, next to what the file stores.
+
+Propagation records facts (a shape error, a recorded shape that differs, weights that do not match);
+it never judges them: the integrity rules in checks/ turn facts into findings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from modelaudit.formats.json_config import topological_order
+from modelaudit.graph import Layer, ModelGraph, Shape, Weight
+from modelaudit.infer import registry
+from modelaudit.infer.registry import ShapeError, WeightSpec, fmt_shape
+
+
+@dataclass
+class WeightIssue:
+    kind: str  # "mismatch" | "missing" | "unexpected"
+    expected: Optional[WeightSpec] = None
+    stored: Optional[Weight] = None
+
+
+@dataclass
+class LayerResult:
+    """Everything recomputed about one layer (all its calls)."""
+
+    path: str
+    layer: Layer
+    depth: int
+    input_shapes: list = field(default_factory=list)  # per call: [shape per input tensor]
+    output_shapes: list = field(default_factory=list)  # per call: [shape per output tensor]
+    expected_weights: Optional[list] = None  # None: no spec, nothing recomputed
+    params: int = 0
+    trainable_params: int = 0
+    non_trainable_params: int = 0
+    stored_params: Optional[int] = None
+    macs: Optional[int] = 0
+    recomputed: bool = True
+    formula: Optional[str] = None
+    # facts for the integrity rules
+    shape_error: Optional[str] = None  # MA106
+    non_positive: list = field(default_factory=list)  # MA105: output shapes with a dim <= 0
+    recorded_mismatch: list = field(default_factory=list)  # MA104: (what, recorded, computed)
+    weight_issues: list = field(default_factory=list)  # MA101/102/103
+    unknown_reason: Optional[str] = None  # MA107
+
+    @property
+    def inbound(self) -> list[str]:
+        seen = []
+        for call in self.layer.calls:
+            for ref in call.inputs:
+                if ref.layer not in seen:
+                    seen.append(ref.layer)
+        return seen
+
+    @property
+    def first_output_shapes(self) -> list:
+        return self.output_shapes[0] if self.output_shapes else []
+
+
+@dataclass
+class Inferred:
+    graph: ModelGraph
+    rows: list  # LayerResult for every layer at every depth, nested rows after their model's row
+    total_params: int = 0
+    trainable_params: int = 0
+    non_trainable_params: int = 0
+    stored_params: Optional[int] = None
+    macs: Optional[int] = 0
+    output_shapes: list = field(default_factory=list)  # one per model output
+    input_shapes: list = field(default_factory=list)
+    unassigned_weights: tuple = ()
+    dtype_bytes: dict = field(default_factory=dict)  # dtype -> bytes of the weights stored/implied
+
+    def row(self, path: str) -> LayerResult:
+        for r in self.rows:
+            if r.path == path:
+                return r
+        raise KeyError(path)
+
+
+def _size(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+def _ignored_stored(weight: Weight) -> bool:
+    # Random layers save their seed generator's state; Keras's count_params() leaves it out.
+    return "seed_generator" in weight.path
+
+
+def propagate(graph: ModelGraph) -> Inferred:
+    rows: list[LayerResult] = []
+    if graph.opaque:
+        stored = sum(w.size for w in graph.unassigned_weights)
+        return Inferred(
+            graph=graph, rows=[], total_params=stored, trainable_params=stored, stored_params=stored,
+            macs=None, unassigned_weights=graph.unassigned_weights,
+        )
+    outputs, inputs, totals = _walk(graph, "", 0, None, True, rows)
+    stored_all = [r.stored_params for r in rows if r.layer.submodel is None and r.stored_params is not None]
+    has_weights = any(r.layer.weights is not None for r in rows)
+    macs_values = [r.macs for r in rows if r.layer.submodel is None]
+    inferred = Inferred(
+        graph=graph, rows=rows, total_params=totals[0], trainable_params=totals[1], non_trainable_params=totals[2],
+        stored_params=sum(stored_all) if has_weights else None,
+        macs=None if any(m is None for m in macs_values) else sum(macs_values),
+        output_shapes=outputs, input_shapes=inputs, unassigned_weights=graph.unassigned_weights,
+    )
+    inferred.dtype_bytes = _dtype_bytes(rows)
+    return inferred
+
+
+def _dtype_bytes(rows: list) -> dict:
+    sizes = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8, "int8": 1, "uint8": 1, "int32": 4, "int64": 8}
+    out: dict[str, int] = {}
+    for r in rows:
+        if r.layer.submodel is not None or not r.layer.weights:
+            continue
+        for w in r.layer.weights:
+            if _ignored_stored(w):
+                continue
+            out[w.dtype] = out.get(w.dtype, 0) + w.size * sizes.get(w.dtype, 4)
+    return out
+
+
+def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], trainable: bool, rows: list):
+    """Propagate one (sub)model. Returns (output shapes, input shapes, (total, trainable, non-trainable))."""
+    by_name = {layer.name: layer for layer in graph.layers}
+    # Shapes the file records for tensors, from their consumers' records (Keras 3 files).
+    recorded: dict = {}
+    for layer in graph.layers:
+        for call in layer.calls:
+            for ref, shape in zip(call.inputs, call.input_shapes):
+                if shape is not None:
+                    recorded.setdefault((ref.layer, ref.call, ref.index), shape)
+    tensors: dict = {}
+    results: dict[str, LayerResult] = {}
+    sub_rows: dict[str, list] = {}
+    input_index = {ref.layer: i for i, ref in enumerate(graph.inputs)}
+
+    for name, call_index in topological_order(graph):
+        layer = by_name[name]
+        path = f"{prefix}/{name}" if prefix else name
+        result = results.get(name)
+        if result is None:
+            result = results[name] = LayerResult(path=path, layer=layer, depth=depth)
+        if layer.class_name == "InputLayer" and not layer.calls:
+            shape = _input_shape(layer)
+            if fed is not None and name in input_index and input_index[name] < len(fed):
+                outer = fed[input_index[name]]
+                if shape is None or (outer is not None and len(outer) == len(shape)):
+                    shape = _merge(shape, outer)
+            result.input_shapes.append([shape])
+            result.output_shapes.append([shape])
+            tensors[(name, 0, 0)] = shape
+            continue
+        call = layer.calls[call_index] if call_index < len(layer.calls) else None
+        in_shapes = []
+        if call is not None:
+            for i, ref in enumerate(call.inputs):
+                shape = tensors.get((ref.layer, ref.call, ref.index))
+                rec = call.input_shapes[i] if i < len(call.input_shapes) else None
+                if shape is None:
+                    shape = rec
+                elif rec is not None and _conflict(rec, shape):
+                    result.recorded_mismatch.append(
+                        (f"input {i} of call {call_index} (from '{ref.layer}')", tuple(rec), tuple(shape))
+                    )
+                in_shapes.append(shape)
+        if call_index == 0 and layer.build_input_shape is not None and in_shapes and not result.recorded_mismatch:
+            built = layer.build_input_shape
+            first = in_shapes[0] if len(in_shapes) == 1 else in_shapes
+            if _is_shape(built) and _is_shape(first) and _conflict(tuple(built), tuple(first)):
+                result.recorded_mismatch.append(("build input shape", tuple(built), tuple(first)))
+        result.input_shapes.append(in_shapes)
+
+        if layer.submodel is not None:
+            nested: list = []
+            outs, _, totals = _walk(
+                layer.submodel, path, depth + 1, in_shapes, trainable and layer.trainable, nested
+            )
+            if call_index == 0:
+                sub_rows[name] = nested
+                result.params, result.trainable_params, result.non_trainable_params = totals
+                stored = [r.stored_params for r in nested if r.layer.submodel is None and r.stored_params is not None]
+                result.stored_params = sum(stored) if layer.weights is not None or stored else None
+                macs = [r.macs for r in nested if r.layer.submodel is None]
+                result.macs = None if any(m is None for m in macs) else sum(macs)
+                result.expected_weights = []
+            result.output_shapes.append(outs)
+        else:
+            outs = _layer_call(result, layer, call_index, in_shapes, trainable, recorded)
+            result.output_shapes.append(outs)
+        for i, shape in enumerate(result.output_shapes[-1]):
+            tensors[(name, call_index, i)] = shape
+
+    totals = [0, 0, 0]
+    for layer in graph.layers:
+        result = results.get(layer.name)
+        if result is None:  # a layer nothing reaches and that is never called: still list it
+            result = results[layer.name] = LayerResult(path=f"{prefix}/{layer.name}" if prefix else layer.name,
+                                                       layer=layer, depth=depth)
+            _weights_only(result, layer, trainable)
+        rows.append(result)
+        rows.extend(sub_rows.get(layer.name, []))
+        totals[0] += result.params
+        totals[1] += result.trainable_params
+        totals[2] += result.non_trainable_params
+    outputs = [tensors.get((ref.layer, ref.call, ref.index)) for ref in graph.outputs]
+    inputs = [tensors.get((ref.layer, ref.call, ref.index)) for ref in graph.inputs]
+    return outputs, inputs, tuple(totals)
+
+
+def _layer_call(result: LayerResult, layer: Layer, call_index: int, in_shapes: list, trainable: bool, recorded: dict):
+    spec = registry.get(layer.class_name)
+    fallback = _recorded_outputs(layer.name, call_index, recorded)
+    if spec is None:
+        if call_index == 0:
+            result.recomputed = False
+            result.unknown_reason = f"no spec for class {layer.class_name}"
+            result.expected_weights = None
+            _stored_totals(result, layer, trainable)
+            result.macs = None
+        return fallback
+    usable = bool(in_shapes) and all(s is not None for s in in_shapes)
+    if not usable and layer.class_name != "InputLayer":
+        if call_index == 0:
+            result.recomputed = False
+            result.unknown_reason = "its input shape is unknown"
+            _stored_totals(result, layer, trainable)
+            result.macs = None
+        return fallback
+    shapes = [tuple(s) for s in in_shapes]
+    try:
+        outs = [tuple(o) if o is not None else None for o in spec.output_shapes(layer.config, shapes)]
+        if spec.opaque_shape and fallback and any(o is None for o in outs):
+            outs = fallback
+    except ShapeError as exc:
+        result.shape_error = str(exc)
+        outs = fallback
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, AttributeError) as exc:
+        result.shape_error = f"its config cannot be evaluated ({type(exc).__name__}: {exc})"
+        outs = fallback
+    for shape in outs:
+        if shape is not None and any(d is not None and d <= 0 for d in shape):
+            result.non_positive.append(shape)
+    if call_index == 0:
+        try:
+            expected = spec.weights(layer.config, shapes)
+            result.formula = spec.formula(layer.config, shapes)
+        except ShapeError as exc:
+            result.shape_error = result.shape_error or str(exc)
+            expected = None
+        except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, AttributeError) as exc:
+            result.shape_error = result.shape_error or f"its config cannot be evaluated ({type(exc).__name__}: {exc})"
+            expected = None
+        if expected is None or any(d is None or d < 0 for w in expected for d in w.shape):
+            result.recomputed = False
+            _stored_totals(result, layer, trainable)
+            if expected is not None:
+                result.unknown_reason = "a weight dimension depends on an unknown input dimension"
+        else:
+            result.expected_weights = expected
+            layer_trainable = trainable and layer.trainable
+            for w in expected:
+                result.params += w.size
+                if w.trainable and layer_trainable:
+                    result.trainable_params += w.size
+                else:
+                    result.non_trainable_params += w.size
+            if layer.weights is not None:
+                stored = [w for w in layer.weights if not _ignored_stored(w)]
+                result.stored_params = sum(w.size for w in stored)
+                result.weight_issues = compare_weights(expected, stored)
+    result.macs = _add_macs(result.macs, _macs(spec, layer, shapes, outs))
+    return outs
+
+
+def _macs(spec, layer, shapes, outs):
+    if any(o is None for o in outs):
+        return None
+    try:
+        return spec.macs(layer.config, shapes, outs)
+    except (ShapeError, KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, AttributeError):
+        return None
+
+
+def _add_macs(a, b):
+    return None if a is None or b is None else a + b
+
+
+def _stored_totals(result: LayerResult, layer: Layer, trainable: bool) -> None:
+    """No recomputation possible: the params are what the file stores."""
+    if layer.weights is None:
+        return
+    stored = sum(w.size for w in layer.weights if not _ignored_stored(w))
+    result.stored_params = stored
+    result.params = stored
+    if trainable and layer.trainable:
+        result.trainable_params = stored
+    else:
+        result.non_trainable_params = stored
+
+
+def _weights_only(result: LayerResult, layer: Layer, trainable: bool) -> None:
+    result.recomputed = False
+    result.unknown_reason = "it is never called, so its input shape is unknown"
+    _stored_totals(result, layer, trainable)
+    result.macs = None
+
+
+def compare_weights(expected: list[WeightSpec], stored: list[Weight]) -> list[WeightIssue]:
+    """Pair expected and stored variables. Order is not trusted (a .keras file lists sub-layers
+    alphabetically): exact shapes pair first, then the rest pair in order as mismatches, and what is
+    left over is missing or unexpected."""
+    left_expected = list(expected)
+    left_stored = list(stored)
+    for w in list(left_expected):
+        for s in left_stored:
+            if tuple(s.shape) == tuple(w.shape):
+                left_stored.remove(s)
+                left_expected.remove(w)
+                break
+    issues = []
+    for w, s in zip(left_expected, left_stored):
+        issues.append(WeightIssue("mismatch", w, s))
+    n = min(len(left_expected), len(left_stored))
+    issues.extend(WeightIssue("missing", expected=w) for w in left_expected[n:])
+    issues.extend(WeightIssue("unexpected", stored=s) for s in left_stored[n:])
+    return issues
+
+
+def _recorded_outputs(name: str, call_index: int, recorded: dict) -> list:
+    outs = []
+    i = 0
+    while (name, call_index, i) in recorded:
+        outs.append(tuple(recorded[(name, call_index, i)]))
+        i += 1
+    return outs or [None]
+
+
+def _input_shape(layer: Layer):
+    cfg = layer.config
+    shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
+    if shape is None and isinstance(cfg.get("shape"), list):
+        shape = [cfg.get("batch_size")] + cfg["shape"]
+    return tuple(shape) if _is_shape(shape) else None
+
+
+def _merge(inner, outer):
+    if inner is None:
+        return tuple(outer) if outer is not None else None
+    if outer is None:
+        return inner
+    return tuple(a if a is not None else b for a, b in zip(inner, outer))
+
+
+def _is_shape(shape) -> bool:
+    return isinstance(shape, (list, tuple)) and all(
+        d is None or (isinstance(d, int) and not isinstance(d, bool)) for d in shape
+    )
+
+
+def _conflict(recorded, computed) -> bool:
+    """Two shapes disagree where both are known."""
+    if not _is_shape(recorded) or not _is_shape(computed):
+        return False
+    if len(recorded) != len(computed):
+        return True
+    return any(a is not None and b is not None and a != b for a, b in zip(recorded, computed))
+
+
+__all__ = ["Inferred", "LayerResult", "WeightIssue", "propagate", "compare_weights", "fmt_shape"]

@@ -1,0 +1,234 @@
+"""Reshaping layers: keras/src/layers/reshaping/.
+
+Flatten, Reshape, Permute, RepeatVector, UpSampling1D/2D/3D, ZeroPadding1D/2D/3D, Cropping1D/2D/3D.
+None has weights. A missing `data_format` takes Keras's default, channels_last.
+"""
+
+from __future__ import annotations
+
+from modelaudit.infer.registry import (
+    LayerSpec,
+    ShapeError,
+    as_tuple,
+    fmt_shape,
+    prod,
+    register,
+    require_rank,
+    single_input,
+)
+
+
+def _channels_first(config) -> bool:
+    return config.get("data_format") == "channels_first"
+
+
+def _spatial_start(config) -> int:
+    """Index of the first spatial axis (batch included): after the channels in channels_first."""
+    return 2 if _channels_first(config) else 1
+
+
+def _pairs(value, n: int, key: str, layer: str) -> tuple:
+    """ZeroPadding2D/3D and Cropping2D/3D: an int, or n entries each an int or a (before, after) pair."""
+    if isinstance(value, int):
+        return tuple((value, value) for _ in range(n))
+    if not isinstance(value, (list, tuple)) or len(value) != n:
+        raise ShapeError(f"{layer} {key} should be an int or {n} entries, got {value!r}")
+    return tuple(as_tuple(v, 2) for v in value)
+
+
+@register("Flatten")
+class FlattenSpec(LayerSpec):
+    # flatten.py compute_output_shape: (batch, product of the rest), None if any is unknown, 1 if
+    # there is no rest. data_format only changes the order of the elements, not the shape.
+    def output_shapes(self, config, input_shapes):
+        shape = single_input(input_shapes, "Flatten")
+        if len(shape) < 1:
+            raise ShapeError("Flatten expects an input of rank >= 1")
+        rest = shape[1:]
+        return [(shape[0], prod(rest) if rest else 1)]
+
+
+@register("Reshape")
+class ReshapeSpec(LayerSpec):
+    # reshape.py compute_output_shape -> ops/operation_utils.py compute_reshape_output_shape
+    def output_shapes(self, config, input_shapes):
+        shape = single_input(input_shapes, "Reshape")
+        if len(shape) < 1:
+            raise ShapeError("Reshape expects an input with a batch dimension")
+        raw = config.get("target_shape")
+        if not isinstance(raw, (list, tuple)):
+            raise ShapeError(f"Reshape target_shape should be a list, got {raw!r}")
+        target = tuple(d if isinstance(d, int) and not isinstance(d, bool) else None for d in raw)
+        if any(d is not None and d < -1 for d in target):
+            raise ShapeError(f"Reshape target_shape {list(raw)} has a negative dimension other than -1")
+        if target.count(-1) > 1:
+            raise ShapeError(f"Reshape target_shape {list(raw)} has more than one -1")
+        rest = shape[1:]
+        if None in rest or None in target:
+            return [(shape[0],) + tuple(None if d == -1 else d for d in target)]
+        size = prod(rest)
+        if -1 not in target:
+            if size != prod(target):
+                raise ShapeError(
+                    f"Reshape cannot turn {fmt_shape(shape)} ({size} elements per sample) into target_shape "
+                    f"{fmt_shape(target)} ({prod(target)} elements): the element count must not change"
+                )
+            return [(shape[0],) + target]
+        known = prod(d for d in target if d != -1)
+        if known == 0 or size % known != 0:
+            raise ShapeError(
+                f"Reshape cannot turn {fmt_shape(shape)} ({size} elements per sample) into target_shape "
+                f"{list(raw)}: {size} is not divisible by {known}"
+            )
+        return [(shape[0],) + tuple(size // known if d == -1 else d for d in target)]
+
+
+@register("Permute")
+class PermuteSpec(LayerSpec):
+    # permute.py: dims is a permutation of 1..rank-1; output[i + 1] = input[dims[i]]
+    def output_shapes(self, config, input_shapes):
+        shape = single_input(input_shapes, "Permute")
+        dims = [int(d) for d in config.get("dims", [])]
+        if sorted(dims) != list(range(1, len(dims) + 1)):
+            raise ShapeError(f"Permute dims {dims} should be a permutation of 1..{len(dims)}")
+        require_rank(shape, len(dims) + 1, "Permute")
+        return [(shape[0],) + tuple(shape[d] for d in dims)]
+
+
+@register("RepeatVector")
+class RepeatVectorSpec(LayerSpec):
+    # repeat_vector.py: (batch, features) -> (batch, n, features)
+    def output_shapes(self, config, input_shapes):
+        shape = single_input(input_shapes, "RepeatVector")
+        require_rank(shape, 2, "RepeatVector")
+        return [(shape[0], int(config["n"]), shape[1])]
+
+
+def _scale(dim, factor):
+    return None if dim is None else dim * factor
+
+
+@register("UpSampling1D")
+class UpSampling1DSpec(LayerSpec):
+    # up_sampling1d.py: steps (axis 1) times size; there is no data_format
+    def output_shapes(self, config, input_shapes):
+        shape = single_input(input_shapes, "UpSampling1D")
+        require_rank(shape, 3, "UpSampling1D")
+        (size,) = as_tuple(config.get("size", 2), 1)
+        return [(shape[0], _scale(shape[1], size), shape[2])]
+
+
+class _UpSamplingSpec(LayerSpec):
+    name = ""
+    n = 0
+
+    def output_shapes(self, config, input_shapes):
+        shape = single_input(input_shapes, self.name)
+        require_rank(shape, self.n + 2, self.name)
+        size = as_tuple(config.get("size", 2), self.n)
+        out = list(shape)
+        start = _spatial_start(config)
+        for i in range(self.n):
+            out[start + i] = _scale(shape[start + i], size[i])
+        return [tuple(out)]
+
+
+@register("UpSampling2D")
+class UpSampling2DSpec(_UpSamplingSpec):
+    name, n = "UpSampling2D", 2
+
+
+@register("UpSampling3D")
+class UpSampling3DSpec(_UpSamplingSpec):
+    name, n = "UpSampling3D", 3
+
+
+@register("ZeroPadding1D")
+class ZeroPadding1DSpec(LayerSpec):
+    # zero_padding1d.py: padding is an int or (left, right); the padded axis is 1, or 2 in channels_first
+    # (Keras 3 only; Keras 2 has no data_format here and pads axis 1)
+    def output_shapes(self, config, input_shapes):
+        shape = single_input(input_shapes, "ZeroPadding1D")
+        require_rank(shape, 3, "ZeroPadding1D")
+        left, right = as_tuple(config.get("padding", 1), 2)
+        out = list(shape)
+        axis = _spatial_start(config)
+        if out[axis] is not None:
+            out[axis] += left + right
+        return [tuple(out)]
+
+
+class _ZeroPaddingSpec(LayerSpec):
+    name = ""
+    n = 0
+
+    def output_shapes(self, config, input_shapes):
+        shape = single_input(input_shapes, self.name)
+        require_rank(shape, self.n + 2, self.name)
+        padding = _pairs(config.get("padding", 1), self.n, "padding", self.name)
+        out = list(shape)
+        start = _spatial_start(config)
+        for i, (before, after) in enumerate(padding):
+            if out[start + i] is not None:
+                out[start + i] += before + after
+        return [tuple(out)]
+
+
+@register("ZeroPadding2D")
+class ZeroPadding2DSpec(_ZeroPaddingSpec):
+    name, n = "ZeroPadding2D", 2
+
+
+@register("ZeroPadding3D")
+class ZeroPadding3DSpec(_ZeroPaddingSpec):
+    name, n = "ZeroPadding3D", 3
+
+
+def _crop(shape, axis, before, after, layer, cropping):
+    dim = shape[axis]
+    if dim is None:
+        return None
+    left = dim - before - after
+    if left <= 0:
+        raise ShapeError(
+            f"{layer} cropping {cropping} removes all of axis {axis} (size {dim}) of the input {fmt_shape(shape)}"
+        )
+    return left
+
+
+@register("Cropping1D")
+class Cropping1DSpec(LayerSpec):
+    # cropping1d.py: crops axis 1; no data_format. Default cropping (1, 1).
+    def output_shapes(self, config, input_shapes):
+        shape = single_input(input_shapes, "Cropping1D")
+        require_rank(shape, 3, "Cropping1D")
+        before, after = as_tuple(config.get("cropping", 1), 2)
+        return [(shape[0], _crop(shape, 1, before, after, "Cropping1D", [before, after]), shape[2])]
+
+
+class _CroppingSpec(LayerSpec):
+    name = ""
+    n = 0
+    default = 0
+
+    def output_shapes(self, config, input_shapes):
+        shape = single_input(input_shapes, self.name)
+        require_rank(shape, self.n + 2, self.name)
+        cropping = _pairs(config.get("cropping", self.default), self.n, "cropping", self.name)
+        out = list(shape)
+        start = _spatial_start(config)
+        for i, (before, after) in enumerate(cropping):
+            out[start + i] = _crop(shape, start + i, before, after, self.name, [list(c) for c in cropping])
+        return [tuple(out)]
+
+
+@register("Cropping2D")
+class Cropping2DSpec(_CroppingSpec):
+    # cropping2d.py: default ((0, 0), (0, 0))
+    name, n, default = "Cropping2D", 2, 0
+
+
+@register("Cropping3D")
+class Cropping3DSpec(_CroppingSpec):
+    # cropping3d.py: default ((1, 1), (1, 1), (1, 1))
+    name, n, default = "Cropping3D", 3, 1

@@ -1,0 +1,159 @@
+"""`modelaudit summary`: the per-layer table, laid out like Keras's own model.summary()."""
+
+from __future__ import annotations
+
+import json
+
+from modelaudit.infer.registry import fmt_shape
+
+DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+
+
+def _visible(inferred):
+    """Rows as Keras shows them: a Sequential's InputLayer is not a row of its summary."""
+    graphs_sequential = {}
+
+    def mark(graph, prefix):
+        graphs_sequential[prefix] = graph.sequential
+        for layer in graph.layers:
+            if layer.submodel is not None:
+                mark(layer.submodel, f"{prefix}/{layer.name}" if prefix else layer.name)
+
+    mark(inferred.graph, "")
+    for row in inferred.rows:
+        parent = row.path.rpartition("/")[0]
+        if row.layer.class_name == "InputLayer" and graphs_sequential.get(parent, False):
+            continue
+        yield row
+
+
+def to_dict(path: str, fmt: str, inferred) -> dict:
+    graph = inferred.graph
+    layers = []
+    for row in _visible(inferred):
+        layers.append({
+            "path": row.path,
+            "class": row.layer.class_name,
+            "depth": row.depth,
+            "inbound": row.inbound,
+            "output_shapes": [list(s) if s is not None else None for s in row.first_output_shapes],
+            "params": row.params,
+            "trainable_params": row.trainable_params,
+            "non_trainable_params": row.non_trainable_params,
+            "stored_params": row.stored_params,
+            "macs": row.macs,
+            "recomputed": row.recomputed,
+            "formula": row.formula,
+        })
+    return {
+        "path": path,
+        "format": fmt,
+        "model": {"name": graph.name, "class": graph.class_name},
+        "layers": layers,
+        "total_params": inferred.total_params,
+        "trainable_params": inferred.trainable_params,
+        "non_trainable_params": inferred.non_trainable_params,
+        "macs": inferred.macs,
+    }
+
+
+def render_json(path: str, fmt: str, inferred) -> str:
+    return json.dumps(to_dict(path, fmt, inferred), indent=2) + "\n"
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n:.2f} GB"  # pragma: no cover
+
+
+def _count(n) -> str:
+    return "?" if n is None else f"{n:,}"
+
+
+def _table_rows(inferred, formulas: bool, markdown: bool):
+    functional = not inferred.graph.sequential
+    headers = ["Layer (type)", "Output Shape", "Param #"]
+    if functional:
+        headers.append("Connected to")
+    headers.append("MACs")
+    if formulas:
+        headers.append("How")
+    rows = []
+    for row in _visible(inferred):
+        name = row.path.rpartition("/")[2]
+        # nested layers hang under their model, as in Keras's summary(expand_nested=True)
+        label = ("  " * (row.depth - 1) + "└ " if row.depth else "") + f"{name} ({row.layer.class_name})"
+        shapes = row.first_output_shapes
+        shape_text = ", ".join(fmt_shape(s) for s in shapes) if shapes else "?"
+        params = _count(row.params)
+        if not row.recomputed and row.layer.submodel is None:
+            params += " *"
+        cells = [label, shape_text, params]
+        if functional:
+            cells.append(", ".join(_connections(row)) or "-")
+        cells.append(_count(row.macs))
+        if formulas:
+            cells.append(row.formula or ("from the file" if not row.recomputed else ""))
+        rows.append(cells)
+    return headers, rows
+
+
+def _connections(row):
+    out = []
+    for call in row.layer.calls:
+        for ref in call.inputs:
+            out.append(f"{ref.layer}[{ref.call}][{ref.index}]")
+    return out
+
+
+def _footer(inferred) -> list[str]:
+    sizes = inferred.dtype_bytes
+    main_dtype = max(sizes, key=sizes.get) if sizes else "float32"
+    per = DTYPE_BYTES.get(main_dtype, 4)
+    lines = [
+        f"Total params: {_count(inferred.total_params)} ({_human_bytes(inferred.total_params * per)})",
+        f"Trainable params: {_count(inferred.trainable_params)} ({_human_bytes(inferred.trainable_params * per)})",
+        f"Non-trainable params: {_count(inferred.non_trainable_params)} "
+        f"({_human_bytes(inferred.non_trainable_params * per)})",
+    ]
+    if len(sizes) > 1:
+        lines.append("Stored by dtype: " + ", ".join(f"{d} {_human_bytes(b)}" for d, b in sorted(sizes.items())))
+    lines.append(f"Total MACs: {_count(inferred.macs)} per sample")
+    if any(not r.recomputed and r.layer.submodel is None for r in inferred.rows):
+        lines.append("* not recomputed (no spec, or an unknown input shape): taken from the file")
+    return lines
+
+
+def render_text(path: str, fmt: str, inferred, formulas: bool = False) -> str:
+    import tabulate as tabulate_module
+    from tabulate import tabulate
+
+    tabulate_module.PRESERVE_WHITESPACE = True  # keep the nesting indent
+
+    graph = inferred.graph
+    out = [f'Model: "{graph.name}" ({graph.class_name}, {fmt}) — {path}']
+    if graph.opaque:
+        out.append("A subclassed model: the file saves no layer graph, only its weights.")
+    else:
+        headers, rows = _table_rows(inferred, formulas, markdown=False)
+        align = tuple("right" if h in ("Param #", "MACs") else "left" for h in headers)
+        out.append(tabulate(rows, headers=headers, tablefmt="simple_outline", colalign=align,
+                            disable_numparse=True))
+    out.extend(_footer(inferred))
+    return "\n".join(out) + "\n"
+
+
+def render_markdown(path: str, fmt: str, inferred, formulas: bool = False) -> str:
+    from tabulate import tabulate
+
+    graph = inferred.graph
+    out = [f"### `{path}` — {graph.name} ({graph.class_name})", ""]
+    if not graph.opaque:
+        headers, rows = _table_rows(inferred, formulas, markdown=True)
+        out.append(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
+        out.append("")
+    out.extend(f"- {line}" for line in _footer(inferred))
+    return "\n".join(out) + "\n"
