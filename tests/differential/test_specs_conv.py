@@ -211,6 +211,17 @@ def test_depthwise_and_separable_macs_by_hand():
     assert spec.formula({"filters": 16, "kernel_size": 3}, [(None, 12, 12, 8)]) == "3·3·8·1 + 8·1·16 + 16 = 216"
 
 
+def test_transpose_and_convlstm_macs_by_hand():
+    # Conv2DTranspose(8, 3x3, stride 2, same) on 7x7x16: counted per input position,
+    # 49 · 3·3·16·8 = 49 · 1152 = 56448.
+    cfg = {"filters": 8, "kernel_size": 3, "strides": 2, "padding": "same"}
+    assert _spec("Conv2DTranspose", cfg, (None, 7, 7, 16))[3] == 56_448
+    # ConvLSTM2D(8, 3x3) on 4 steps of 10x10x1: the state is 8x8 = 64 positions; per step the
+    # input conv 3·3·1·32 and the recurrent conv 3·3·8·32 (4 gates · 8 filters = 32)
+    # -> 4 · 64 · (288 + 2304) = 663552.
+    assert _spec("ConvLSTM2D", {"filters": 8, "kernel_size": 3}, (None, 4, 10, 10, 1))[3] == 663_552
+
+
 def test_pooling_has_no_macs():
     cfg = {"pool_size": [2, 2]}
     assert _spec("MaxPooling2D", cfg, (None, 8, 8, 3))[3] == 0
@@ -225,8 +236,6 @@ def test_non_positive_dims_are_returned_not_raised():
     # floor((1 - 3) / 3) + 1 = 0; with stride 1: (1 - 3) + 1 = -1
     assert _spec("MaxPooling1D", {"pool_size": 3}, (None, 1, 3))[1] == [(None, 0, 3)]
     assert _spec("MaxPooling1D", {"pool_size": 3, "strides": 1}, (None, 1, 3))[1] == [(None, -1, 3)]
-    # transposed valid conv never shrinks, but a bad stored shape still passes through as given
-    assert _spec("Conv2DTranspose", {"filters": 2, "kernel_size": 3}, (None, 0, 1, 1))[1] == [(None, 2, 3, 2)]
     assert _spec("Conv1D", {"filters": 2, "kernel_size": 3, "dilation_rate": 4}, (None, 5, 1))[3] is None
 
 
