@@ -3,3 +3,35 @@ import os
 # Quiet TensorFlow's start-up chatter in test logs; it changes nothing that is asserted.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory):
+    """Every zoo model built once and saved in every format: {name: (model, {format: path})}."""
+    import keras
+    import tf_keras
+
+    from tests import zoo as zoo_module
+
+    folder = str(tmp_path_factory.mktemp("zoo"))
+    out = {}
+    for name, builder in zoo_module.KERAS3.items():
+        model = builder(keras)
+        out[name] = (model, zoo_module.save_all(name, model, folder, keras2=False))
+    for name, builder in zoo_module.KERAS2.items():
+        model = builder(tf_keras)
+        out[name] = (model, zoo_module.save_all(name, model, folder, keras2=True))
+    return out
+
+
+@pytest.fixture(scope="session")
+def samples_dir(tmp_path_factory):
+    """The samples rebuilt by samples/make_samples.py into a fresh folder (not the committed ones)."""
+    from samples import make_samples
+
+    folder = str(tmp_path_factory.mktemp("samples"))
+    for name in make_samples.SAMPLES:
+        make_samples.build(name, folder)
+    return folder

@@ -17,27 +17,35 @@ def is_keras_model(obj) -> bool:
 def read(model) -> ModelGraph:
     from dataclasses import replace
 
-    try:
+    if type(model).__module__.startswith("tf_keras"):
+        serialized, compile_config, version = _keras2(model)
+    else:
         import keras
 
         serialized = keras.saving.serialize_keras_object(model)
+        compile_config = serialized.pop("compile_config", None)
         version = keras.__version__
-    except Exception:  # a tf_keras (Keras 2) model
-        import tf_keras
-
-        serialized = {"class_name": type(model).__name__, "config": model.get_config()}
-        version = tf_keras.__version__
     # Through JSON, so the parser sees exactly what a saved file would hold.
     data = json.loads(json.dumps(serialized, default=_jsonable))
-    compile_config = None
-    if getattr(model, "compiled", False) or getattr(model, "optimizer", None) is not None:
-        try:
-            compile_config = json.loads(json.dumps(model.get_compile_config(), default=_jsonable))
-        except Exception:
-            compile_config = None
+    compile_config = json.loads(json.dumps(compile_config, default=_jsonable)) if compile_config else None
     graph = json_config.graph_from_config(data, format="live", compile_config=compile_config or {})
     graph = _attach(graph, model)
     return replace(graph, source=SourceFacts(keras_version=version))
+
+
+def _keras2(model):
+    """A tf_keras model: its config, and its training config as legacy h5 would save it."""
+    import tf_keras
+
+    serialized = {"class_name": type(model).__name__, "config": model.get_config()}
+    compile_config = None
+    try:
+        from tf_keras.src.saving.legacy import saving_utils
+
+        compile_config = saving_utils.model_metadata(model, include_optimizer=True).get("training_config")
+    except Exception:  # uncompiled, or a tf_keras without that helper
+        compile_config = None
+    return serialized, compile_config, tf_keras.__version__
 
 
 def _attach(graph: ModelGraph, model) -> ModelGraph:

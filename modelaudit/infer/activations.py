@@ -45,12 +45,9 @@ class PReLUSpec(LayerSpec):
             if not -len(param) <= axis - 1 < len(param):
                 raise ShapeError(f"PReLU shared axis {axis} is out of range for an input {fmt_shape(shape)}")
             param[axis - 1] = 1
-        if any(d is None for d in param):
-            raise ShapeError(
-                f"PReLU alpha shape {fmt_shape(tuple(param))} has an unknown dimension: "
-                f"share that axis (shared_axes) or give the input {fmt_shape(shape)} a known size there"
-            )
-        return tuple(int(d) for d in param)
+        # An unknown, unshared dim stays None (Keras cannot build that); propagation then reports the
+        # weights as not recomputable, since the dim may be known to Keras but not to us.
+        return tuple(param)
 
     def weights(self, config, input_shapes):
         return [WeightSpec("alpha", self._alpha_shape(config, input_shapes))]
@@ -62,4 +59,6 @@ class PReLUSpec(LayerSpec):
 
     def formula(self, config, input_shapes):
         alpha = self._alpha_shape(config, input_shapes)
+        if None in alpha:
+            return None
         return f"{'·'.join(str(d) for d in alpha) or '1'} = {prod(alpha)}"

@@ -35,6 +35,11 @@ def _same_rank(layer: str, min_rank: int, **shapes) -> None:
         )
 
 
+def _compatible(a: tuple, b: tuple) -> bool:
+    """Equal dims, an unknown (None) dim matching anything."""
+    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+
+
 def _known(n: Optional[int], layer: str, what: str, shape) -> int:
     if n is None:
         raise ShapeError(f"{layer}: the last dimension of the {what} must be known, got {fmt_shape(shape)}")
@@ -66,7 +71,7 @@ class MultiHeadAttentionSpec(LayerSpec):
     def _shapes(self, input_shapes):
         query, value, key = _query_value_key(input_shapes, "MultiHeadAttention")
         _same_rank("MultiHeadAttention", 3, query=query, value=value, key=key)
-        if value[1:-1] != key[1:-1]:
+        if not _compatible(value[1:-1], key[1:-1]):
             raise ShapeError(
                 "MultiHeadAttention: all dimensions of value and key except the last must be equal, got "
                 f"value {fmt_shape(value)} and key {fmt_shape(key)}"
@@ -127,7 +132,9 @@ class MultiHeadAttentionSpec(LayerSpec):
         if None in (q_pos, v_pos, k_pos, query[-1], value[-1], key[-1]):
             return None
         positions = {"query": q_pos, "key": k_pos, "gate": q_pos, "value": v_pos, "attention_output": q_pos}
-        total = sum(positions[name] * prod(bound) * prod(free) for name, bound, free in self._projections(config, input_shapes))
+        total = sum(
+            positions[name] * prod(bound) * prod(free) for name, bound, free in self._projections(config, input_shapes)
+        )
         # scores: for each non-attention position of the query (and head), every query attention
         # position against every key attention position, key_dim deep; the weighted sum likewise,
         # value_dim deep.

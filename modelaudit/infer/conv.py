@@ -85,6 +85,14 @@ def _positions(spatial) -> Optional[int]:
     return n
 
 
+def _required(config: dict, key: str, layer: str):
+    # filters and kernel_size have no Keras default
+    value = config.get(key)
+    if value is None:
+        raise ShapeError(f"{layer}: the config has no {key!r}")
+    return value
+
+
 def _known_channels(channels, layer: str, shape) -> int:
     if channels is None:
         raise ShapeError(f"{layer} needs a known channel dimension to build its kernel, got {fmt_shape(shape)}")
@@ -111,10 +119,16 @@ class ConvSpec(LayerSpec):
     def _groups(self, config) -> int:
         return int(config.get("groups") or 1)
 
+    def _filters(self, config) -> int:
+        return int(_required(config, "filters", self.name))
+
+    def _kernel(self, config) -> tuple:
+        return as_tuple(_required(config, "kernel_size", self.name), self.rank)
+
     def _out_spatial(self, config, spatial) -> tuple:
-        kernel = as_tuple(config["kernel_size"], self.rank)
-        strides = as_tuple(config.get("strides", 1), self.rank)
-        dilation = as_tuple(config.get("dilation_rate", 1), self.rank)
+        kernel = self._kernel(config)
+        strides = as_tuple(config.get("strides") or 1, self.rank)
+        dilation = as_tuple(config.get("dilation_rate") or 1, self.rank)
         pad = padding(config)
         return tuple(
             conv_length(n, k, s, d, pad, self.name) for n, k, s, d in zip(spatial, kernel, strides, dilation)
@@ -122,13 +136,13 @@ class ConvSpec(LayerSpec):
 
     def output_shapes(self, config, input_shapes):
         shape, fmt, spatial, _ = self._geometry(config, input_shapes)
-        return [join_channels(shape[0], self._out_spatial(config, spatial), int(config["filters"]), fmt)]
+        return [join_channels(shape[0], self._out_spatial(config, spatial), self._filters(config), fmt)]
 
     def _in_per_group(self, config, input_shapes) -> tuple[int, int, int]:
         shape, _, _, channels = self._geometry(config, input_shapes)
         channels = _known_channels(channels, self.name, shape)
         groups = self._groups(config)
-        filters = int(config["filters"])
+        filters = self._filters(config)
         if groups <= 0:
             raise ShapeError(f"{self.name}: groups must be a positive integer, got {groups}")
         if channels % groups:
@@ -142,8 +156,8 @@ class ConvSpec(LayerSpec):
 
     def weights(self, config, input_shapes):
         _, _, per_group = self._in_per_group(config, input_shapes)
-        filters = int(config["filters"])
-        kernel = as_tuple(config["kernel_size"], self.rank)
+        filters = self._filters(config)
+        kernel = self._kernel(config)
         kernel_shape = kernel + (per_group, filters)
         lora = int(config.get("lora_rank") or 0)
         specs = [WeightSpec("kernel", kernel_shape, trainable=not lora)]
@@ -161,16 +175,16 @@ class ConvSpec(LayerSpec):
         if positions is None or channels is None:
             return None
         groups = self._groups(config)
-        kernel = prod(as_tuple(config["kernel_size"], self.rank))
-        return kernel * (int(channels) // groups) * int(config["filters"]) * positions
+        kernel = prod(self._kernel(config))
+        return kernel * (int(channels) // groups) * self._filters(config) * positions
 
     def formula(self, config, input_shapes):
         try:
             channels, groups, per_group = self._in_per_group(config, input_shapes)
         except ShapeError:
             return None
-        filters = int(config["filters"])
-        kernel = as_tuple(config["kernel_size"], self.rank)
+        filters = self._filters(config)
+        kernel = self._kernel(config)
         fan_in = dot(*kernel, per_group if groups == 1 else f"({channels}/{groups})")
         total = prod(kernel) * per_group * filters
         if use_bias(config):
@@ -184,13 +198,13 @@ class ConvSpec(LayerSpec):
         return f"{text} = {total}"
 
 
+# Keras never writes the Convolution* aliases itself, but it resolves them when a config names
+# them with module "keras.layers", so a hand-edited or converted file may carry them.
 @register("Conv1D", "Convolution1D")
 class Conv1DSpec(ConvSpec):
     rank, name = 1, "Conv1D"
 
 
-# Keras never writes the Convolution* aliases itself, but it resolves them when a config names
-# them with module "keras.layers", so a hand-edited or converted file may carry them.
 @register("Conv2D", "Convolution2D")
 class Conv2DSpec(ConvSpec):
     rank, name = 2, "Conv2D"
@@ -211,10 +225,10 @@ class ConvTransposeSpec(ConvSpec):
 
     def output_shapes(self, config, input_shapes):
         shape, fmt, spatial, _ = self._geometry(config, input_shapes)
-        filters = int(config["filters"])
-        kernel = as_tuple(config["kernel_size"], self.rank)
-        strides = as_tuple(config.get("strides", 1), self.rank)
-        dilation = as_tuple(config.get("dilation_rate", 1), self.rank)
+        filters = self._filters(config)
+        kernel = self._kernel(config)
+        strides = as_tuple(config.get("strides") or 1, self.rank)
+        dilation = as_tuple(config.get("dilation_rate") or 1, self.rank)
         pad = padding(config)
         if pad not in ("valid", "same"):
             raise ShapeError(f"{self.name}: padding must be 'valid' or 'same', got {pad!r}")
@@ -229,8 +243,8 @@ class ConvTransposeSpec(ConvSpec):
     def weights(self, config, input_shapes):
         shape, _, _, channels = self._geometry(config, input_shapes)
         channels = _known_channels(channels, self.name, shape)
-        filters = int(config["filters"])
-        specs = [WeightSpec("kernel", as_tuple(config["kernel_size"], self.rank) + (filters, channels))]
+        filters = self._filters(config)
+        specs = [WeightSpec("kernel", self._kernel(config) + (filters, channels))]
         if use_bias(config):
             specs.append(WeightSpec("bias", (filters,)))
         return specs
@@ -241,15 +255,15 @@ class ConvTransposeSpec(ConvSpec):
         positions = _positions(spatial)
         if positions is None or channels is None:
             return None
-        kernel = prod(as_tuple(config["kernel_size"], self.rank))
-        return kernel * int(channels) * int(config["filters"]) * positions
+        kernel = prod(self._kernel(config))
+        return kernel * int(channels) * self._filters(config) * positions
 
     def formula(self, config, input_shapes):
         shape, _, _, channels = self._geometry(config, input_shapes)
         if channels is None:
             return None
-        filters = int(config["filters"])
-        kernel = as_tuple(config["kernel_size"], self.rank)
+        filters = self._filters(config)
+        kernel = self._kernel(config)
         total = prod(kernel) * channels * filters
         if use_bias(config):
             return f"({dot(*kernel, channels)} + 1)·{filters} = {total + filters}"
@@ -290,7 +304,7 @@ class DepthwiseConvSpec(ConvSpec):
         shape, _, _, channels = self._geometry(config, input_shapes)
         channels = _known_channels(channels, self.name, shape)
         dm = self._multiplier(config)
-        specs = [WeightSpec("kernel", as_tuple(config["kernel_size"], self.rank) + (channels, dm))]
+        specs = [WeightSpec("kernel", self._kernel(config) + (channels, dm))]
         if use_bias(config):
             specs.append(WeightSpec("bias", (channels * dm,)))
         return specs
@@ -300,7 +314,7 @@ class DepthwiseConvSpec(ConvSpec):
         positions = _positions(split_channels(tuple(output_shapes[0]), fmt)[0])
         if positions is None or channels is None:
             return None
-        kernel = prod(as_tuple(config["kernel_size"], self.rank))
+        kernel = prod(self._kernel(config))
         return kernel * int(channels) * self._multiplier(config) * positions
 
     def formula(self, config, input_shapes):
@@ -308,7 +322,7 @@ class DepthwiseConvSpec(ConvSpec):
         if channels is None:
             return None
         dm = self._multiplier(config)
-        kernel = as_tuple(config["kernel_size"], self.rank)
+        kernel = self._kernel(config)
         total = prod(kernel) * channels * dm
         if use_bias(config):
             return f"({dot(*kernel)} + 1)·{channels}·{dm} = {total + channels * dm}"
@@ -338,9 +352,9 @@ class SeparableConvSpec(DepthwiseConvSpec):
         shape, _, _, channels = self._geometry(config, input_shapes)
         channels = _known_channels(channels, self.name, shape)
         dm = self._multiplier(config)
-        filters = int(config["filters"])
+        filters = self._filters(config)
         specs = [
-            WeightSpec("depthwise_kernel", as_tuple(config["kernel_size"], self.rank) + (channels, dm)),
+            WeightSpec("depthwise_kernel", self._kernel(config) + (channels, dm)),
             WeightSpec("pointwise_kernel", (1,) * self.rank + (channels * dm, filters)),
         ]
         if use_bias(config):
@@ -354,16 +368,16 @@ class SeparableConvSpec(DepthwiseConvSpec):
         if positions is None or channels is None:
             return None
         dm = self._multiplier(config)
-        kernel = prod(as_tuple(config["kernel_size"], self.rank))
-        return (kernel * channels * dm + channels * dm * int(config["filters"])) * positions
+        kernel = prod(self._kernel(config))
+        return (kernel * channels * dm + channels * dm * self._filters(config)) * positions
 
     def formula(self, config, input_shapes):
         shape, _, _, channels = self._geometry(config, input_shapes)
         if channels is None:
             return None
         dm = self._multiplier(config)
-        filters = int(config["filters"])
-        kernel = as_tuple(config["kernel_size"], self.rank)
+        filters = self._filters(config)
+        kernel = self._kernel(config)
         total = prod(kernel) * channels * dm + channels * dm * filters
         text = f"{dot(*kernel, channels, dm)} + {dot(channels, dm, filters)}"
         if use_bias(config):
@@ -398,7 +412,7 @@ class ConvLSTMSpec(ConvSpec):
 
     def output_shapes(self, config, input_shapes):
         shape, fmt, spatial, _ = self._step(config, input_shapes)
-        state = join_channels(None, self._out_spatial(config, spatial), int(config["filters"]), fmt)[1:]
+        state = join_channels(None, self._out_spatial(config, spatial), self._filters(config), fmt)[1:]
         batch, steps = shape[0], shape[1]
         if config.get("return_sequences", False):
             out = (batch, steps) + state
@@ -411,8 +425,8 @@ class ConvLSTMSpec(ConvSpec):
     def weights(self, config, input_shapes):
         shape, _, _, channels = self._step(config, input_shapes)
         channels = _known_channels(channels, self.name, shape)
-        filters = int(config["filters"])
-        kernel = as_tuple(config["kernel_size"], self.rank)
+        filters = self._filters(config)
+        kernel = self._kernel(config)
         specs = [
             WeightSpec("kernel", kernel + (channels, 4 * filters)),
             WeightSpec("recurrent_kernel", kernel + (filters, 4 * filters)),
@@ -430,16 +444,16 @@ class ConvLSTMSpec(ConvSpec):
         positions = _positions(split_channels((None,) + tuple(state), fmt)[0])
         if positions is None or channels is None or steps is None:
             return None
-        filters = int(config["filters"])
-        kernel = prod(as_tuple(config["kernel_size"], self.rank))
+        filters = self._filters(config)
+        kernel = prod(self._kernel(config))
         return steps * positions * kernel * (int(channels) + filters) * 4 * filters
 
     def formula(self, config, input_shapes):
         shape, _, _, channels = self._step(config, input_shapes)
         if channels is None:
             return None
-        filters = int(config["filters"])
-        kernel = as_tuple(config["kernel_size"], self.rank)
+        filters = self._filters(config)
+        kernel = self._kernel(config)
         k = prod(kernel)
         total = k * (channels + filters) * 4 * filters
         parts = f"{dot(*kernel, channels)} + {dot(*kernel, filters)}"

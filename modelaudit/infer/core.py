@@ -104,18 +104,22 @@ def _analyze_einsum(config, input_shapes) -> _Einsum:
             break
     else:
         raise ShapeError(
-            f"EinsumDense equation {equation!r} is not of the form [X],[Y]->[Z], ...[X],[Y]->...[Z] or [X]...,[Y]->[Z]..."
+            f"EinsumDense equation {equation!r} is not of the form "
+            "[X],[Y]->[Z], ...[X],[Y]->...[Z] or [X]...,[Y]->[Z]..."
         )
     input_spec, weight_spec, output_spec = match.group(1), match.group(2), match.group(3)
     elided = len(shape) - len(input_spec)
     if elided < 0:
         raise ShapeError(
-            f"EinsumDense equation {equation!r} names {len(input_spec)} input axes but the input {fmt_shape(shape)} has rank {len(shape)}"
+            f"EinsumDense equation {equation!r} names {len(input_spec)} input axes "
+            f"but the input {fmt_shape(shape)} has rank {len(shape)}"
         )
 
     output_shape = _einsum_output_shape_arg(config)
     output_shape.insert(0, shape[0])
     if elided > 0 and left_elided:
+        # Inserting each at index 1 reverses the elided axes: Keras 3's symbolic shape (what its files
+        # record and later layers are built on) has this order, though the computed tensor does not.
         for i in range(1, elided):
             output_shape.insert(1, shape[i])
     elif elided > 0 and not left_elided:
@@ -133,7 +137,8 @@ def _analyze_einsum(config, input_shapes) -> _Einsum:
         index = output_dim_map[dim]
         if index >= len(output_shape):
             raise ShapeError(
-                f"EinsumDense output_shape {config.get('output_shape')} is too short for the output spec {output_spec!r}"
+                f"EinsumDense output_shape {config.get('output_shape')} is too short "
+                f"for the output spec {output_spec!r}"
             )
         return output_shape[index]
 
@@ -142,7 +147,8 @@ def _analyze_einsum(config, input_shapes) -> _Einsum:
             out_dim, in_dim = out_at(dim), shape[input_dim_map[dim]]
             if out_dim is not None and out_dim != in_dim:
                 raise ShapeError(
-                    f"EinsumDense input and output_shape disagree at shared axis {dim!r}: input {in_dim}, output {out_dim}"
+                    f"EinsumDense input and output_shape disagree at shared axis {dim!r}: "
+                    f"input {in_dim}, output {out_dim}"
                 )
     for dim in output_spec:
         if dim not in input_spec and dim not in weight_spec:
@@ -181,10 +187,12 @@ def _analyze_einsum(config, input_shapes) -> _Einsum:
     )
 
 
-def _known(shape: tuple, what: str, layer: str) -> tuple:
-    if any(d is None for d in shape):
-        raise ShapeError(f"{layer} {what} shape {fmt_shape(shape)} has an unknown dimension")
-    return tuple(int(d) for d in shape)
+def _required_int(config, key: str, layer: str) -> int:
+    """A config value Keras has no default for; its absence is reported, not a KeyError."""
+    value = config.get(key)
+    if value is None:
+        raise ShapeError(f"{layer} records no {key}")
+    return int(value)
 
 
 def _lora_rank(config) -> int:
@@ -204,12 +212,14 @@ class EinsumDenseSpec(LayerSpec):
         return [_analyze_einsum(config, input_shapes).output_shape]
 
     def weights(self, config, input_shapes):
+        # A None left in a weight shape (from an unknown input dim) is passed on: propagation reports
+        # the weights as not recomputable rather than the layer as broken.
         e = _analyze_einsum(config, input_shapes)
-        kernel = _known(e.kernel_shape, "kernel", "EinsumDense")
+        kernel = e.kernel_shape
         rank = _lora_rank(config)
         specs = [WeightSpec("kernel", kernel, trainable=not rank)]
         if e.bias_shape is not None:
-            specs.append(WeightSpec("bias", _known(e.bias_shape, "bias", "EinsumDense")))
+            specs.append(WeightSpec("bias", e.bias_shape))
         if rank:
             specs.append(WeightSpec("lora_kernel_a", kernel[:-1] + (rank,)))
             specs.append(WeightSpec("lora_kernel_b", (rank, kernel[-1])))
@@ -242,7 +252,13 @@ class EinsumDenseSpec(LayerSpec):
 
     def formula(self, config, input_shapes):
         specs = self.weights(config, input_shapes)
-        terms = [_product([d for d in w.shape if d != 1] or [1]) if w.name == "bias" else _product(w.shape) for w in specs]
+        if any(d is None for w in specs for d in w.shape):
+            return None
+        # a bias over some output axes is stored with 1s for the others: written without them
+        terms = [
+            _product([d for d in w.shape if d != 1] or [1]) if w.name == "bias" else _product(w.shape)
+            for w in specs
+        ]
         return f"{' + '.join(terms)} = {sum(w.size for w in specs)}"
 
 
@@ -257,10 +273,11 @@ class EmbeddingSpec(LayerSpec):
     # symbolic output comes from running the lookup, which gives the same (*input_shape, output_dim).
     def output_shapes(self, config, input_shapes):
         shape = single_input(input_shapes, "Embedding")
-        return [shape + (int(config["output_dim"]),)]
+        return [shape + (_required_int(config, "output_dim", "Embedding"),)]
 
     def weights(self, config, input_shapes):
-        input_dim, output_dim = int(config["input_dim"]), int(config["output_dim"])
+        input_dim = _required_int(config, "input_dim", "Embedding")
+        output_dim = _required_int(config, "output_dim", "Embedding")
         rank = _lora_rank(config)
         specs = [WeightSpec("embeddings", (input_dim, output_dim), trainable=not rank)]
         if rank:

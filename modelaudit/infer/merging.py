@@ -36,7 +36,8 @@ def _elementwise(shape1, shape2, layer: str, all_shapes) -> tuple:
             out.append(i)
         elif i != j:
             raise ShapeError(
-                f"{layer} inputs have incompatible shapes {_fmt_all(all_shapes)}: {i} and {j} neither match nor broadcast"
+                f"{layer} inputs have incompatible shapes {_fmt_all(all_shapes)}: "
+                f"{i} and {j} neither match nor broadcast"
             )
         else:
             out.append(i)

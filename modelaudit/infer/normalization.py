@@ -41,7 +41,10 @@ def _check_axes(axes, shape, layer: str) -> list[int]:
 def _known(shape, axes, layer: str) -> tuple:
     dims = tuple(shape[a] for a in axes)
     if any(d is None for d in dims):
-        raise ShapeError(f"{layer} needs known dimensions on axis {axes} to build its weights, got {fmt_shape(shape)}")
+        raise ShapeError(
+            f"{layer} needs known dimensions on axis {axes} to build its weights, "
+            f"got {fmt_shape(shape)}"
+        )
     return tuple(int(d) for d in dims)
 
 
@@ -172,7 +175,9 @@ class GroupNormalizationSpec(_AxisCheckedSpec):
         if dim < groups:
             raise ShapeError(f"GroupNormalization: {groups} groups is more than the {dim} channels on axis {axis}")
         if dim % groups:
-            raise ShapeError(f"GroupNormalization: the {dim} channels on axis {axis} are not divisible by groups={groups}")
+            raise ShapeError(
+                f"GroupNormalization: the {dim} channels on axis {axis} are not divisible by groups={groups}"
+            )
         specs = []
         if config.get("scale", True):
             specs.append(WeightSpec("gamma", (dim,)))

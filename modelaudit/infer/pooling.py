@@ -22,7 +22,7 @@ class PoolingSpec(LayerSpec):
         shape = single_input(input_shapes, self.name)
         require_rank(shape, self.dims + 2, self.name)
         fmt = data_format(config)
-        pool = as_tuple(config.get("pool_size", 2), self.dims)
+        pool = as_tuple(config.get("pool_size") or 2, self.dims)
         strides = config.get("strides")
         strides = pool if strides is None else as_tuple(strides, self.dims)
         pad = padding(config)
@@ -84,7 +84,10 @@ class AdaptivePoolingSpec(LayerSpec):
         require_rank(shape, self.dims + 2, self.name)
         fmt = data_format(config)
         _, channels = split_channels(shape, fmt)
-        return [join_channels(shape[0], as_tuple(config["output_size"], self.dims), channels, fmt)]
+        size = config.get("output_size")
+        if size is None:
+            raise ShapeError(f"{self.name}: the config has no 'output_size'")
+        return [join_channels(shape[0], as_tuple(size, self.dims), channels, fmt)]
 
 
 for _d in (1, 2, 3):

@@ -217,69 +217,77 @@ def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], train
     return outputs, inputs, tuple(totals)
 
 
+# What a spec raises on a config it cannot evaluate (a hostile or broken file): reported, never fatal.
+SPEC_ERRORS = (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, AttributeError, OverflowError)
+
+
 def _layer_call(result: LayerResult, layer: Layer, call_index: int, in_shapes: list, trainable: bool, recorded: dict):
     spec = registry.get(layer.class_name)
     fallback = _recorded_outputs(layer.name, call_index, recorded)
     if spec is None:
-        if call_index == 0:
-            result.recomputed = False
-            result.unknown_reason = f"no spec for class {layer.class_name}"
-            result.expected_weights = None
-            _stored_totals(result, layer, trainable)
-            result.macs = None
-        return fallback
-    usable = bool(in_shapes) and all(s is not None for s in in_shapes)
-    if not usable and layer.class_name != "InputLayer":
-        if call_index == 0:
-            result.recomputed = False
-            result.unknown_reason = "its input shape is unknown"
-            _stored_totals(result, layer, trainable)
-            result.macs = None
-        return fallback
+        return _not_recomputed(result, layer, call_index, trainable, f"no spec for class {layer.class_name}", fallback)
+    if not in_shapes or any(s is None for s in in_shapes):
+        return _not_recomputed(result, layer, call_index, trainable, "its input shape is unknown", fallback)
     shapes = [tuple(s) for s in in_shapes]
+    expected = None
     try:
         outs = [tuple(o) if o is not None else None for o in spec.output_shapes(layer.config, shapes)]
         if spec.opaque_shape and fallback and any(o is None for o in outs):
             outs = fallback
+        if call_index == 0:
+            expected = spec.weights(layer.config, shapes)
+    except NotImplementedError as exc:
+        # The spec declines a configuration it does not model (a wrapper around an unknown layer).
+        reason = str(exc) or f"{layer.class_name} in this configuration is not modelled"
+        return _not_recomputed(result, layer, call_index, trainable, reason, fallback)
     except ShapeError as exc:
         result.shape_error = str(exc)
         outs = fallback
-    except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, AttributeError) as exc:
+    except SPEC_ERRORS as exc:
         result.shape_error = f"its config cannot be evaluated ({type(exc).__name__}: {exc})"
         outs = fallback
     for shape in outs:
         if shape is not None and any(d is not None and d <= 0 for d in shape):
             result.non_positive.append(shape)
     if call_index == 0:
-        try:
-            expected = spec.weights(layer.config, shapes)
-            result.formula = spec.formula(layer.config, shapes)
-        except ShapeError as exc:
-            result.shape_error = result.shape_error or str(exc)
-            expected = None
-        except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, AttributeError) as exc:
-            result.shape_error = result.shape_error or f"its config cannot be evaluated ({type(exc).__name__}: {exc})"
-            expected = None
-        if expected is None or any(d is None or d < 0 for w in expected for d in w.shape):
-            result.recomputed = False
-            _stored_totals(result, layer, trainable)
-            if expected is not None:
-                result.unknown_reason = "a weight dimension depends on an unknown input dimension"
-        else:
-            result.expected_weights = expected
-            layer_trainable = trainable and layer.trainable
-            for w in expected:
-                result.params += w.size
-                if w.trainable and layer_trainable:
-                    result.trainable_params += w.size
-                else:
-                    result.non_trainable_params += w.size
-            if layer.weights is not None:
-                stored = [w for w in layer.weights if not _ignored_stored(w)]
-                result.stored_params = sum(w.size for w in stored)
-                result.weight_issues = compare_weights(expected, stored)
+        _account(result, layer, spec, shapes, expected, trainable)
     result.macs = _add_macs(result.macs, _macs(spec, layer, shapes, outs))
     return outs
+
+
+def _not_recomputed(result, layer, call_index, trainable, reason, fallback):
+    if call_index == 0:
+        result.recomputed = False
+        result.unknown_reason = reason
+        _stored_totals(result, layer, trainable)
+        result.macs = None
+    return fallback
+
+
+def _account(result: LayerResult, layer: Layer, spec, shapes, expected, trainable: bool) -> None:
+    """Params of the layer from its expected weights, and those weights held against the stored ones."""
+    try:
+        result.formula = spec.formula(layer.config, shapes)
+    except (ShapeError, NotImplementedError) + SPEC_ERRORS:
+        result.formula = None
+    if expected is None or any(d is None or d < 0 for w in expected for d in w.shape):
+        result.recomputed = False
+        if expected is not None:
+            result.unknown_reason = "a weight dimension depends on an unknown input dimension"
+        _stored_totals(result, layer, trainable)
+        return
+    result.expected_weights = expected
+    layer_trainable = trainable and layer.trainable
+    for w in expected:
+        result.params += w.size
+        if w.trainable and layer_trainable:
+            result.trainable_params += w.size
+        else:
+            result.non_trainable_params += w.size
+    if layer.weights is not None:
+        stored = [w for w in layer.weights if not _ignored_stored(w)]
+        result.stored_params = sum(w.size for w in stored)
+        result.weight_issues = compare_weights(expected, stored)
 
 
 def _macs(spec, layer, shapes, outs):
@@ -287,7 +295,7 @@ def _macs(spec, layer, shapes, outs):
         return None
     try:
         return spec.macs(layer.config, shapes, outs)
-    except (ShapeError, KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, AttributeError):
+    except (ShapeError, NotImplementedError) + SPEC_ERRORS:
         return None
 
 

@@ -86,7 +86,10 @@ def cells_of(class_name: str, config: dict) -> list[Cell]:
         raise NotImplementedError("RNN without a serialized cell")
     name, cfg = cell.get("class_name", ""), cell.get("config") or {}
     if name == "StackedRNNCells":
-        return [make_cell(c.get("class_name", ""), c.get("config") or {}) for c in cfg.get("cells", [])]
+        cells = [make_cell(c.get("class_name", ""), c.get("config") or {}) for c in cfg.get("cells") or []]
+        if not cells:
+            raise NotImplementedError("RNN with an empty StackedRNNCells")
+        return cells
     return [make_cell(name, cfg)]
 
 

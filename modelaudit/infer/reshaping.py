@@ -88,7 +88,9 @@ class PermuteSpec(LayerSpec):
     # permute.py: dims is a permutation of 1..rank-1; output[i + 1] = input[dims[i]]
     def output_shapes(self, config, input_shapes):
         shape = single_input(input_shapes, "Permute")
-        dims = [int(d) for d in config.get("dims", [])]
+        if not isinstance(config.get("dims"), (list, tuple)):
+            raise ShapeError(f"Permute records no dims list, got {config.get('dims')!r}")
+        dims = [int(d) for d in config["dims"]]
         if sorted(dims) != list(range(1, len(dims) + 1)):
             raise ShapeError(f"Permute dims {dims} should be a permutation of 1..{len(dims)}")
         require_rank(shape, len(dims) + 1, "Permute")
@@ -101,6 +103,8 @@ class RepeatVectorSpec(LayerSpec):
     def output_shapes(self, config, input_shapes):
         shape = single_input(input_shapes, "RepeatVector")
         require_rank(shape, 2, "RepeatVector")
+        if config.get("n") is None:
+            raise ShapeError("RepeatVector records no n")
         return [(shape[0], int(config["n"]), shape[1])]
 
 

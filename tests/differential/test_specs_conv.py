@@ -144,6 +144,7 @@ def _check_formula(config, class_name, shapes, weights):
     assert eval(lhs.replace("·", "*")) == int(rhs) == sum(w.size for w in weights), text
 
 
+@pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`")
 @pytest.mark.parametrize("dialect, factory, shapes", PARAMS)
 def test_spec_matches_keras(dialect, factory, shapes):
     if dialect == "keras3":
@@ -247,6 +248,7 @@ def test_non_positive_dims_are_returned_not_raised():
         ("Conv2D", {"filters": 6, "kernel_size": 3, "groups": 4}, (None, 8, 8, 8), "filters=6"),
         ("Conv2D", {"filters": 8, "kernel_size": 3}, (None, 8, 8, None), "channel"),
         ("ConvLSTM2D", {"filters": 8, "kernel_size": 3}, (None, 8, 8, 3), "rank 5"),
+        ("Conv2D", {"kernel_size": 3}, (None, 8, 8, 3), "no 'filters'"),
         ("MaxPooling2D", {}, (None, 8, 3), "rank 4"),
         ("GlobalAveragePooling1D", {}, (None, 8, 8, 3), "rank 3"),
         ("BatchNormalization", {"axis": 3}, (None, 8, 3), "out of bounds"),
