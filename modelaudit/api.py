@@ -117,15 +117,28 @@ def audit_file(path: str, settings: Settings) -> FileReport:
     return _check_graph(path, graph, settings)
 
 
-def _check_graph(path: str, graph, settings: Settings) -> FileReport:
+def recompute(graph):
+    """infer.propagate(graph); every failure is a ModelReadError with one line, never a traceback."""
     from modelaudit.infer.propagate import propagate
 
     try:
-        inferred = propagate(graph)
+        return propagate(graph)
+    except ModelReadError:
+        raise
+    except RecursionError:
+        raise ModelReadError("structure nested too deeply") from None
+    except MemoryError:
+        raise ModelReadError("structure too large to recompute") from None
+    except Exception as exc:  # fail closed: a config value no spec foresaw
+        text = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ModelReadError(f"the config cannot be recomputed ({type(exc).__name__}: {text})") from None
+
+
+def _check_graph(path: str, graph, settings: Settings) -> FileReport:
+    try:
+        inferred = recompute(graph)
     except ModelReadError as exc:
         return FileReport(path, format=graph.format, error=str(exc))
-    except RecursionError:
-        return FileReport(path, format=graph.format, error="structure nested too deeply")
     findings, internal = run_rules(inferred, settings, path)
     return FileReport(path, graph.format, None, findings, internal, inferred)
 

@@ -147,20 +147,17 @@ def summary(
 ) -> None:
     """The per-layer table: recomputed output shapes, params and MACs, like model.summary()."""
     from modelaudit import formats
+    from modelaudit.api import recompute
     from modelaudit.errors import ModelReadError
-    from modelaudit.infer.propagate import propagate
     from modelaudit.report import summary as summary_report
 
     if format not in ("text", "json", "markdown"):
         raise _fail(f"unknown format {format!r} (choose from text, json, markdown)")
     try:
         graph = formats.read(path)
-        inferred = propagate(graph)
+        inferred = recompute(graph)
     except ModelReadError as exc:
         typer.echo(f"{path}: cannot read: {exc}", err=True)
-        raise typer.Exit(2)
-    except RecursionError:
-        typer.echo(f"{path}: cannot read: structure nested too deeply", err=True)
         raise typer.Exit(2)
     if format == "json":
         text = summary_report.render_json(path, graph.format, inferred)

@@ -12,8 +12,8 @@ def read(path: str) -> ModelGraph:
     """Read any supported model file, chosen by its content. Raises ModelReadError with one line."""
     from modelaudit.formats.detect import HDF5, JSON, ZIP, detect
 
-    kind = detect(path)
     try:
+        kind = detect(path)
         if kind == ZIP:
             from modelaudit.formats import keras_v3
 
@@ -30,4 +30,12 @@ def read(path: str) -> ModelGraph:
         raise ModelReadError("structure nested too deeply") from None
     except MemoryError:
         raise ModelReadError("structure too large to read") from None
+    except ModelReadError:
+        raise
+    except Exception as exc:  # fail closed: a damaged file the readers did not foresee is one line, not a traceback
+        raise ModelReadError(f"damaged or unexpected content ({type(exc).__name__}: {_one_line(exc)})") from None
     raise ModelReadError("unknown format")  # pragma: no cover - detect() returns one of the three
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__

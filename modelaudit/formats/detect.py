@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 from modelaudit.errors import ModelReadError
 
 ZIP = "zip"
@@ -13,13 +16,26 @@ ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a member first, or an empty a
 
 
 def detect(path: str) -> str:
+    # Non-blocking, so that a FIFO named model.keras cannot hang the run waiting for a writer; then
+    # anything but a regular file (pipe, socket, device) is refused before a byte is read.
     try:
-        with open(path, "rb") as f:
-            head = f.read(1024)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except IsADirectoryError:
         raise ModelReadError("is a directory") from None
     except OSError as exc:
         raise ModelReadError(exc.strerror or str(exc)) from None
+    except ValueError as exc:  # an embedded NUL in the path
+        raise ModelReadError(str(exc)) from None
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ModelReadError("is a directory")
+        if not stat.S_ISREG(mode):
+            raise ModelReadError("not a regular file (a pipe, socket or device)")
+        try:
+            head = f.read(1024)
+        except OSError as exc:
+            raise ModelReadError(exc.strerror or str(exc)) from None
     if not head:
         raise ModelReadError("empty file")
     if head.startswith(HDF5_SIGNATURE):

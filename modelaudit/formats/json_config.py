@@ -189,6 +189,9 @@ def _layer(item: Any, *, format: str, depth: int, counter: list, index: int) -> 
     if not isinstance(name, str) or not name:
         raise ModelReadError(f"layer #{index} ({class_name}) has no name")
     config = dialects.normalize_layer_config(class_name, raw_config)
+    if class_name == "InputLayer" and config.get("batch_shape") is not None and not _is_shape(config["batch_shape"]):
+        # A model input without a shape: nothing downstream can be recomputed or compared.
+        raise ModelReadError(f"layer '{name}' (InputLayer): batch_shape is not a list of integers and nulls")
     build = item.get("build_config")
     build_input_shape = build.get("input_shape") if isinstance(build, dict) else None
     submodel = None
