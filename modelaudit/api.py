@@ -27,7 +27,7 @@ class FileReport:
             return None
         inf = self.inferred
         return {
-            "layers": sum(1 for r in inf.rows if not r.layer.synthetic),
+            "layers": len(inf.visible_rows()),
             "total_params": inf.total_params,
             "trainable_params": inf.trainable_params,
             "non_trainable_params": inf.non_trainable_params,

@@ -75,6 +75,15 @@ class Inferred:
     unassigned_weights: tuple = ()
     dtype_bytes: dict = field(default_factory=dict)  # dtype -> bytes of the weights stored/implied
 
+    def visible_rows(self) -> list:
+        """The rows Keras's summary() shows: a Sequential's InputLayer is not one of its layers."""
+        sequential = {"": self.graph.sequential}
+        for path, layer, _ in self.graph.walk():
+            if layer.submodel is not None:
+                sequential[path] = layer.submodel.sequential
+        return [r for r in self.rows
+                if not (r.layer.class_name == "InputLayer" and sequential.get(r.path.rpartition("/")[0], False))]
+
     def row(self, path: str) -> LayerResult:
         for r in self.rows:
             if r.path == path:

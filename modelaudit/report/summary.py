@@ -9,28 +9,10 @@ from modelaudit.infer.registry import fmt_shape
 DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 
 
-def _visible(inferred):
-    """Rows as Keras shows them: a Sequential's InputLayer is not a row of its summary."""
-    graphs_sequential = {}
-
-    def mark(graph, prefix):
-        graphs_sequential[prefix] = graph.sequential
-        for layer in graph.layers:
-            if layer.submodel is not None:
-                mark(layer.submodel, f"{prefix}/{layer.name}" if prefix else layer.name)
-
-    mark(inferred.graph, "")
-    for row in inferred.rows:
-        parent = row.path.rpartition("/")[0]
-        if row.layer.class_name == "InputLayer" and graphs_sequential.get(parent, False):
-            continue
-        yield row
-
-
 def to_dict(path: str, fmt: str, inferred) -> dict:
     graph = inferred.graph
     layers = []
-    for row in _visible(inferred):
+    for row in inferred.visible_rows():
         layers.append({
             "path": row.path,
             "class": row.layer.class_name,
@@ -82,7 +64,7 @@ def _table_rows(inferred, formulas: bool, markdown: bool):
     if formulas:
         headers.append("How")
     rows = []
-    for row in _visible(inferred):
+    for row in inferred.visible_rows():
         name = row.path.rpartition("/")[2]
         # nested layers hang under their model, as in Keras's summary(expand_nested=True)
         label = ("  " * (row.depth - 1) + "└ " if row.depth else "") + f"{name} ({row.layer.class_name})"
