@@ -175,3 +175,30 @@ def test_weights_read_in_place(zoo, monkeypatch):
     assert keras_v3.WEIGHTS_H5 not in touched
     conv = next(lyr for lyr in graph.layers if lyr.class_name == "Conv2D")
     assert [w.shape for w in conv.weights] == [(3, 3, 1, 8), (8,)]
+
+
+def test_subclassed_model_is_opaque_with_weight_totals(tmp_path):
+    """A subclassed model saves its constructor arguments only: no graph, but its weights are read."""
+    import keras
+    import numpy as np
+
+    from modelaudit.infer.propagate import propagate
+
+    class TwoLayers(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.hidden = keras.layers.Dense(8, activation="relu")
+            self.out = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    model = TwoLayers()
+    model(np.zeros((1, 4)))
+    path = str(tmp_path / "subclassed.keras")
+    keras.saving.save_model(model, path)
+    graph = formats.read(path)
+    assert graph.opaque and graph.layers == ()
+    assert sorted(w.shape for w in graph.unassigned_weights) == sorted(tuple(w.shape) for w in model.weights)
+    inferred = propagate(graph)
+    assert inferred.total_params == model.count_params() == (4 + 1) * 8 + (8 + 1) * 2

@@ -125,7 +125,16 @@ def render_text(path: str, fmt: str, inferred, formulas: bool = False) -> str:
         out.append(tabulate(rows, headers=headers, tablefmt="simple_outline", colalign=align,
                             disable_numparse=True))
     out.extend(_footer(inferred))
+    if formulas:
+        out.extend(FORMULA_LEGEND)
     return "\n".join(out) + "\n"
+
+
+# The words of the README's "How the counts are computed", so the two read alike.
+FORMULA_LEGEND = [
+    "How: Dense = (inputs + 1 bias)·units; Conv = (kernel height·width·input channels + 1 bias)·filters",
+    "     (input channels / groups when grouped); valid padding: floor((n - k) / s) + 1, same: ceil(n / s)",
+]
 
 
 def render_markdown(path: str, fmt: str, inferred, formulas: bool = False) -> str:
