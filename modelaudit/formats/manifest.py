@@ -24,12 +24,14 @@ def generic_keys(graph: ModelGraph) -> dict[str, str]:
     """Layer name -> the key Keras 3 saves its variables under (`dense`, `dense_1`, ...).
 
     Keras walks `model.layers`, which for a Sequential leaves out the InputLayer, and numbers
-    repeated class names in that order (saving_lib._get_unique_name).
+    repeated class names in that order (saving_lib._get_unique_name). A Keras 3 op applied to a
+    tensor (`x + 3.0` is an ops.numpy Add in the config) is not a layer: it has no key and takes no
+    number, else the layers of its class after it (the Add layers) are numbered one too high.
     """
     used: dict[str, int] = {}
     keys = {}
     for layer in graph.layers:
-        if layer.synthetic or (graph.sequential and layer.class_name == "InputLayer"):
+        if layer.synthetic or (graph.sequential and layer.class_name == "InputLayer") or is_op(layer):
             continue
         base = to_snake_case(layer.class_name)
         if base in used:
@@ -39,6 +41,11 @@ def generic_keys(graph: ModelGraph) -> dict[str, str]:
             used[base] = 0
             keys[layer.name] = base
     return keys
+
+
+def is_op(layer: Layer) -> bool:
+    """A Keras 3 operation (keras.src.ops.*) serialized as a node of the functional graph."""
+    return (layer.module or "").startswith(("keras.src.ops.", "keras.ops."))
 
 
 def name_keys(graph: ModelGraph) -> dict[str, str]:

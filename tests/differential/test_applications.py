@@ -1,0 +1,265 @@
+"""Every architecture in `keras.applications` (weights=None) against Keras itself, layer by layer.
+
+Each model is built once (building all of them is most of this file's runtime) and checked through
+`live.read`; the small ones are also saved as .keras and legacy .h5 and read back from disk, where the
+stored weights must match the recomputed ones exactly. For every node of the graph at every depth —
+layers, nested models, InputLayers and the Keras ops the applications apply to tensors directly
+(`x + 3.0` in MobileNetV3, the residual `inputs + x` in ConvNeXt) — params, trainable and
+non-trainable params and the output shapes of the first call must equal Keras's, every row must be
+recomputed (no fallback to the file's shapes), and totals must equal the model's.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import zipfile
+
+import pytest
+
+from modelaudit import formats
+from modelaudit.formats import live
+from modelaudit.formats.manifest import generic_keys
+from modelaudit.infer.propagate import propagate
+
+APPLICATIONS = [
+    "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtSmall", "ConvNeXtTiny", "ConvNeXtXLarge",
+    "DenseNet121", "DenseNet169", "DenseNet201",
+    "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3",
+    "EfficientNetB4", "EfficientNetB5", "EfficientNetB6", "EfficientNetB7",
+    "EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3",
+    "EfficientNetV2L", "EfficientNetV2M", "EfficientNetV2S",
+    "InceptionResNetV2", "InceptionV3",
+    "MobileNet", "MobileNetV2", "MobileNetV3Large", "MobileNetV3Small",
+    "NASNetLarge", "NASNetMobile",
+    "ResNet101", "ResNet101V2", "ResNet152", "ResNet152V2", "ResNet50", "ResNet50V2",
+    "VGG16", "VGG19", "Xception",
+]
+
+# Saved to disk as well: small files (11-34 MB each), and between them every reader path these
+# architectures exercise: ops nodes (MobileNetV3), Normalization/Rescaling variables (EfficientNet),
+# deep concatenations (DenseNet), Cropping2D and separable convs (NASNet), ZeroPadding/ReLU(6).
+SAVED = {"MobileNetV3Small", "MobileNetV2", "EfficientNetB0", "DenseNet121", "NASNetMobile"}
+
+
+def test_the_list_is_every_application_keras_exports():
+    import inspect
+
+    import keras
+
+    exported = sorted(
+        name for name in dir(keras.applications)
+        if name[:1].isupper() and callable(getattr(keras.applications, name))
+        and not inspect.ismodule(getattr(keras.applications, name))
+    )
+    assert exported == sorted(APPLICATIONS)
+
+
+# ---- the comparison ------------------------------------------------------------------------------
+
+
+def _dims(tensor) -> tuple:
+    return tuple(None if d is None else int(d) for d in tensor.shape)
+
+
+def _flat(obj) -> list:
+    if isinstance(obj, dict):
+        return [t for v in obj.values() for t in _flat(v)]
+    if isinstance(obj, (list, tuple)):
+        return [t for v in obj for t in _flat(v)]
+    return [obj]
+
+
+def _size(variables) -> int:
+    return sum(math.prod(int(d) for d in v.shape) for v in variables)
+
+
+def _nodes(model, prefix=""):
+    """(path, node) for every node of the graph at every depth, in graph order.
+
+    A functional model's `operations` holds its layers and the ops applied to tensors directly; a
+    Sequential has no `operations` and hides its InputLayer from `.layers`, but our graph (like its
+    config) has one, so it is compared too.
+    """
+    import keras
+
+    nodes = model.operations if hasattr(model, "operations") else model._layers
+    for node in nodes:
+        path = f"{prefix}/{node.name}" if prefix else node.name
+        yield path, node
+        if isinstance(node, keras.Model):
+            yield from _nodes(node, path)
+
+
+def compare(name: str, model, graph, where: str, *, stored: bool) -> list[str]:
+    """Every disagreement between modelaudit's recomputation of `graph` and Keras, one line each."""
+    import keras
+
+    problems = []
+
+    def bad(path, what, ours, theirs):
+        problems.append(f"{name} [{where}] {path}: {what}: modelaudit {ours!r} != keras {theirs!r}")
+
+    inferred = propagate(graph)
+    rows = {r.path: r for r in inferred.rows}
+    for path, node in _nodes(model):
+        row = rows.pop(path, None)
+        if row is None:
+            problems.append(f"{name} [{where}] {path}: no row for this Keras {type(node).__name__}")
+            continue
+        is_layer = isinstance(node, keras.layers.Layer)  # an op (ops.numpy.Add...) has no weights
+        params = node.count_params() if is_layer else 0
+        trainable = _size(node.trainable_weights) if is_layer else 0
+        non_trainable = _size(node.non_trainable_weights) if is_layer else 0
+        if row.params != params:
+            bad(path, "params", row.params, params)
+        if row.trainable_params != trainable:
+            bad(path, "trainable params", row.trainable_params, trainable)
+        if row.non_trainable_params != non_trainable:
+            bad(path, "non-trainable params", row.non_trainable_params, non_trainable)
+        ours = [None if s is None else tuple(s) for s in row.first_output_shapes]
+        theirs = [_dims(t) for t in _flat(node.output)]
+        if ours != theirs:
+            bad(path, "output shapes of call 0", ours, theirs)
+        if not row.recomputed:
+            problems.append(f"{name} [{where}] {path}: not recomputed ({row.unknown_reason})")
+        if row.shape_error:
+            problems.append(f"{name} [{where}] {path}: shape error: {row.shape_error}")
+        if row.non_positive:
+            problems.append(f"{name} [{where}] {path}: non-positive dimension in {row.non_positive}")
+        if row.recorded_mismatch:
+            problems.append(f"{name} [{where}] {path}: conflicts with recorded shapes: {row.recorded_mismatch}")
+        for issue in row.weight_issues:
+            expected = issue.expected and (issue.expected.name, issue.expected.shape)
+            found = issue.stored and (issue.stored.path, issue.stored.shape)
+            problems.append(f"{name} [{where}] {path}: weight {issue.kind}: expected {expected}, stored {found}")
+        if stored and row.stored_params != row.params:
+            problems.append(f"{name} [{where}] {path}: stored params {row.stored_params} != recomputed {row.params}")
+    for path, row in rows.items():
+        problems.append(f"{name} [{where}] {path}: a row ({row.layer.class_name}) with no Keras node")
+
+    total = model.count_params()
+    bad_totals = [
+        ("total params", inferred.total_params, total),
+        ("trainable params", inferred.trainable_params, _size(model.trainable_weights)),
+        ("non-trainable params", inferred.non_trainable_params, _size(model.non_trainable_weights)),
+        ("model output shapes", [tuple(s) for s in inferred.output_shapes], [_dims(t) for t in model.outputs]),
+    ]
+    if stored:
+        bad_totals.append(("stored params", inferred.stored_params, total))
+    for what, ours, theirs in bad_totals:
+        if ours != theirs:
+            bad("<model>", what, ours, theirs)
+    if graph.unassigned_weights:
+        problems.append(f"{name} [{where}]: weights assigned to no layer: {graph.unassigned_weights[:5]}")
+    return problems
+
+
+def generic_key_problems(name: str, path: str, graph) -> list[str]:
+    """Our Keras 3 weight keys (layers/<generic name>/...) are exactly the groups Keras wrote."""
+    import h5py
+
+    def ours(g, prefix):
+        out = set()
+        for layer in g.layers:
+            key = generic_keys(g).get(layer.name)
+            if key is None:
+                continue
+            out.add(f"{prefix}layers/{key}")
+            if layer.submodel is not None:
+                out |= ours(layer.submodel, f"{prefix}layers/{key}/")
+        return out
+
+    def theirs(group, prefix):
+        out = set()
+        if "layers" in group:
+            for key, sub in group["layers"].items():
+                out.add(f"{prefix}layers/{key}")
+                out |= theirs(sub, f"{prefix}layers/{key}/")
+        return out
+
+    with zipfile.ZipFile(path) as zf, h5py.File(io.BytesIO(zf.read("model.weights.h5")), "r") as h5:
+        keras_keys = theirs(h5, "")
+    our_keys = ours(graph, "")
+    if our_keys == keras_keys:
+        return []
+    return [f"{name} [keras-v3]: weight keys only ours {sorted(our_keys - keras_keys)[:8]}, "
+            f"only Keras's {sorted(keras_keys - our_keys)[:8]}"]
+
+
+def check_model(name: str, model, tmp_path, *, save: bool) -> list[str]:
+    problems = compare(name, model, live.read(model), "live", stored=True)
+    if save:
+        for suffix, fmt in ((".keras", "keras-v3"), (".h5", "keras-h5")):
+            path = str(tmp_path / f"{name}{suffix}")
+            model.save(path)
+            graph = formats.read(path)
+            assert graph.format == fmt
+            problems += compare(name, model, graph, fmt, stored=True)
+            if fmt == "keras-v3":
+                problems += generic_key_problems(name, path, graph)
+            os.remove(path)  # the next model's files need the room more than this one's
+    return problems
+
+
+@pytest.mark.parametrize("name", APPLICATIONS)
+def test_application_matches_keras(name, tmp_path):
+    import keras
+
+    model = getattr(keras.applications, name)(weights=None)
+    try:
+        problems = check_model(name, model, tmp_path, save=name in SAVED)
+    finally:
+        del model  # before clear_session(), whose garbage collection then frees the model's graph
+        keras.backend.clear_session()
+    assert not problems, f"{len(problems)} disagreement(s) with Keras:\n" + "\n".join(problems[:60])
+
+
+def test_small_convnext_with_stochastic_depth(tmp_path):
+    """The exported ConvNeXts set drop_path_rate=0, so StochasticDepth never appears in them; the
+    shared builder with a rate > 0 adds it, and this one is small enough to save cheaply (LayerScale,
+    nested Sequentials and residual ops in a file)."""
+    import keras
+    from keras.src.applications.convnext import ConvNeXt
+
+    model = ConvNeXt(
+        depths=[1, 2, 1, 1], projection_dims=[8, 16, 16, 24], drop_path_rate=0.2, default_size=32,
+        input_shape=(32, 32, 3), classes=10, name="convnext_mini",
+    )
+    try:
+        classes = {type(layer).__name__ for layer in model.layers}
+        assert {"StochasticDepth", "LayerScale", "Sequential"} <= classes
+        problems = check_model("convnext_mini", model, tmp_path, save=True)
+    finally:
+        del model
+        keras.backend.clear_session()
+    assert not problems, "\n".join(problems)
+
+
+# ---- the helper layers on their own, including shapes the applications never feed them ------------
+
+
+N = None
+
+# (id, module in keras.src.applications, class, constructor args, input shapes)
+HELPERS = [
+    ("layerscale-nhwc", "convnext", "LayerScale", (1e-6, 16), [(N, 7, 7, 16)]),
+    ("layerscale-rank2", "convnext", "LayerScale", (0.5, 5), [(N, 5)]),
+    ("layerscale-broadcasts-1", "convnext", "LayerScale", (0.5, 6), [(N, 3, 1)]),
+    ("layerscale-unknown-last", "convnext", "LayerScale", (0.5, 4), [(N, 3, N)]),
+    ("stochastic-depth", "convnext", "StochasticDepth", (0.1,), [(N, 8, 8, 4)]),
+    ("custom-scale", "inception_resnet_v2", "CustomScaleLayer", (0.17,), [(N, 8, 8, 32), (N, 8, 8, 32)]),
+    ("custom-scale-broadcast", "inception_resnet_v2", "CustomScaleLayer", (1.0,), [(N, 8, 1, 32), (N, 1, 5, 32)]),
+    ("custom-scale-unknown", "inception_resnet_v2", "CustomScaleLayer", (0.1,), [(N, N, N, 3), (N, 4, 4, 3)]),
+]
+
+
+@pytest.mark.parametrize("module,cls,args,shapes", [h[1:] for h in HELPERS], ids=[h[0] for h in HELPERS])
+def test_helper_layer_matches_keras(module, cls, args, shapes):
+    import importlib
+
+    from tests.differential.keras_check import check_layer
+
+    layer_class = getattr(importlib.import_module(f"keras.src.applications.{module}"), cls)
+    check_layer(layer_class(*args), shapes)
