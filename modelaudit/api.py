@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
-from modelaudit.engine import Finding, Settings, Severity, run_rules
+from modelaudit.engine import Finding, Settings, run_rules
 from modelaudit.errors import ModelReadError
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".json")
@@ -60,8 +60,18 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        """No finding at or above fail-on, and every file read."""
-        return not self.failing and not self.unreadable
+        """Something was audited, every file was read, and no finding is at or above fail-on."""
+        return bool(self.files) and not self.failing and not self.unreadable
+
+    @property
+    def stats(self) -> dict:
+        """Layers and params summed over the files read (for one model: that model's)."""
+        out = {"files": len(self.files), "layers": 0, "total_params": 0, "trainable_params": 0,
+               "non_trainable_params": 0}
+        for fr in self.files:
+            for key, value in (fr.stats or {}).items():
+                out[key] += value
+        return out
 
     def exit_code(self) -> int:
         if self.unreadable or not self.files:
@@ -70,15 +80,19 @@ class Report:
 
 
 def settings_from(config: Any) -> Settings:
+    """None (the defaults), a dict shaped like [tool.modelaudit], the path of a pyproject.toml or
+    modelaudit.toml, or Settings. The API never looks for a pyproject.toml on its own."""
     if config is None:
         return Settings()
     if isinstance(config, Settings):
         return config
-    if isinstance(config, dict):
-        from modelaudit.config import settings_from_table
+    from modelaudit import config as config_mod
 
-        return settings_from_table(config, source="config")
-    raise TypeError("config must be None, a dict like [tool.modelaudit], or a Settings")
+    if isinstance(config, dict):
+        return config_mod.settings_from_table(config, source="config")
+    if isinstance(config, (str, os.PathLike)):
+        return config_mod.load(os.fspath(config))[0]
+    raise TypeError("config must be None, a dict like [tool.modelaudit], a path to a pyproject.toml, or a Settings")
 
 
 def audit(target: Any, config: Any = None) -> Report:
@@ -95,10 +109,10 @@ def audit(target: Any, config: Any = None) -> Report:
     return Report(files, settings)
 
 
-def audit_model(model: Any, settings: Settings) -> FileReport:
+def audit_model(model: Any, settings: Settings, name: Optional[str] = None) -> FileReport:
     from modelaudit.formats import live
 
-    name = f"<{type(model).__name__} {getattr(model, 'name', '')}>"
+    name = name or f"<{type(model).__name__} {getattr(model, 'name', '')}>"
     try:
         graph = live.read(model)
     except ModelReadError as exc:
@@ -167,18 +181,27 @@ class ModelAuditError(AssertionError):
 
 
 def assert_clean(target: Any, config: Any = None, fail_on: str | None = None) -> Report:
-    """For test suites: audit and raise AssertionError listing the findings if any fail."""
-    report = audit(target, config)
+    """For test suites: audit, and raise AssertionError (ModelAuditError) listing every finding at or
+    above fail-on (default: the config's, else warning) and every unreadable file. Returns the Report."""
+    from dataclasses import replace
+
+    settings = settings_from(config)
     if fail_on:
-        report.settings.fail_on = Severity(fail_on)
+        from modelaudit.config import parse_fail_on
+
+        settings = replace(settings, fail_on=parse_fail_on(fail_on, "fail_on"))
+    report = audit(target, settings)
     if not report.ok:
-        lines = []
+        lines = [] if report.files else ["  nothing to audit"]
         for fr in report.files:
             if fr.error:
-                lines.append(f"{fr.path}: cannot read: {fr.error}")
-            lines.extend(f"{fr.path}: {e}" for e in fr.internal_errors)
-            for f in fr.findings:
-                if f.severity.rank >= report.settings.fail_on.rank:
-                    lines.append(f"{fr.path}: {f.layer or '-'}: {f.code} [{f.severity.value}] {f.message}")
-        raise ModelAuditError("modelaudit found problems:\n" + "\n".join(lines))
+                lines.append(f"  {fr.path}: cannot read: {fr.error}")
+            lines.extend(f"  {fr.path}: {e}" for e in fr.internal_errors)
+            lines.extend(f"  {fr.path}: {f.layer or '-'}: {f.code} {f.name} [{f.severity.value}] {f.message}"
+                         for f in fr.findings if f.severity.rank >= report.settings.fail_on.rank)
+        count = len(lines)
+        raise ModelAuditError(
+            f"modelaudit found {count} problem{'s' if count != 1 else ''} (fail-on: {report.settings.fail_on.value}):\n"
+            + "\n".join(lines) + "\n`modelaudit explain CODE` says what a rule flags and how to fix it."
+        )
     return report

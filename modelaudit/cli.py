@@ -44,6 +44,12 @@ def _write(text: str, output: Optional[str]) -> None:
         raise _fail(f"cannot write {output}: {exc.strerror or exc}")
 
 
+def use_color(stream, environ=os.environ) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set to anything (no-color.org)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and not environ.get("NO_COLOR")
+
+
 def _split(values: Optional[List[str]]) -> list[str]:
     out: list[str] = []
     for v in values or []:
@@ -62,7 +68,11 @@ def check(
     fail_on: Optional[str] = typer.Option(None, "--fail-on", help="error, warning (default) or info."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings fail the run."),
     scan_weights: bool = typer.Option(False, "--scan-weights", help="Also read weight data (NaN/Inf, all-zero kernels)."),
-    config: Optional[str] = typer.Option(None, "--config", help="A pyproject.toml or modelaudit.toml to use."),
+    config: Optional[str] = typer.Option(
+        None, "--config",
+        help="A pyproject.toml or modelaudit.toml to use (default: the nearest pyproject.toml holding "
+        "[tool.modelaudit]; flags override it).",
+    ),
     show_info: bool = typer.Option(False, "--show-info", help="Show info findings in text output."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print findings only, no closing count."),
     factory: Optional[str] = typer.Option(
@@ -105,7 +115,8 @@ def check(
         else:
             files.append(audit_file(path, settings))
     if factory:
-        files.append(audit_model(_build_factory(factory), settings))
+        model, name = _build_factory(factory)
+        files.append(audit_model(model, settings, name))
     report = Report(files, settings)
 
     for fr in report.files:
@@ -113,7 +124,7 @@ def check(
             typer.echo(f"{fr.path}: cannot read: {fr.error}", err=True)
         for message in fr.internal_errors:
             typer.echo(f"{fr.path}: {message}", err=True)
-    color = format == "text" and not output and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    color = format == "text" and not output and use_color(sys.stdout)
     text = render(report, format, show_info=show_info, color=color)
     if quiet and format == "text":
         text = "".join(text.splitlines(keepends=True)[:-1])
@@ -125,7 +136,12 @@ def check(
 
 
 def _build_factory(spec: str):
+    """Import package.module, call its function: (the keras.Model it returns, the name to report it
+    under — the module's source file, where the model is defined, when there is one)."""
     import importlib
+    import inspect
+
+    from modelaudit.formats.live import is_keras_model
 
     module_name, _, func_name = spec.partition(":")
     if not module_name or not func_name:
@@ -133,9 +149,20 @@ def _build_factory(spec: str):
     sys.path.insert(0, os.getcwd())
     try:
         func = getattr(importlib.import_module(module_name), func_name)
-        return func()
+        model = func()
     except Exception as exc:
         raise _fail(f"--factory {spec}: {type(exc).__name__}: {exc}")
+    if not is_keras_model(model):
+        raise _fail(f"--factory {spec} returned a {type(model).__name__}, not a keras.Model")
+    try:
+        source = inspect.getsourcefile(func)
+    except TypeError:
+        source = None
+    name = spec
+    if source:
+        rel = os.path.relpath(source)
+        name = rel if not rel.startswith(os.pardir) else source
+    return model, name
 
 
 @app.command()

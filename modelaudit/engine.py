@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import fnmatch
 import importlib
+import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Optional
 
@@ -125,6 +126,7 @@ class Settings:
     rule_options: dict[str, dict] = field(default_factory=dict)  # by code or name
     policy: dict = field(default_factory=dict)
     scan_weights: bool = False
+    root: Optional[str] = None  # the configuration file's folder: per-file-ignores globs are relative to it
 
     def enabled_codes(self) -> list[str]:
         rules = all_rules()
@@ -140,9 +142,18 @@ class Settings:
         return bool(getattr(cls, "enabled_by", None) and cls.enabled_by(self))
 
     def ignored_for(self, path: str) -> set[str]:
+        # A glob matches the path as given, relative to the config's folder or to the working
+        # directory, or (as in ruff) the file name alone.
+        candidates = {path, os.path.basename(path)}
+        for base in filter(None, (self.root, os.getcwd())):
+            try:
+                candidates.add(os.path.relpath(os.path.abspath(path), base))
+            except ValueError:  # another drive on Windows
+                pass
+        candidates |= {c.replace("\\", "/") for c in candidates}
         out: set[str] = set()
         for pattern, selectors in self.per_file_ignores.items():
-            if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path.replace("\\", "/"), pattern):
+            if any(fnmatch.fnmatchcase(c, pattern) for c in candidates):
                 out |= {c for s in selectors for c in resolve(s)}
         return out
 

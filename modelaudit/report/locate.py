@@ -1,0 +1,48 @@
+"""Where a finding points, the same way in every machine format: the file as a path relative to the
+working directory (the repository root in CI), the layer named in the message, and a fingerprint
+that stays the same when the model is retrained (the bytes change; code, file and layer do not)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Optional
+
+
+def repo_path(path: str) -> Optional[str]:
+    """`path` relative to the working directory, with `/`; None when it lies outside it."""
+    try:
+        rel = os.path.relpath(os.path.abspath(path), os.getcwd())
+    except ValueError:  # another drive on Windows
+        return None
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep) or os.path.isabs(rel):
+        return None
+    return Path(rel).as_posix()
+
+
+def display_path(path: str) -> str:
+    """The path a report shows and fingerprints: repository-relative when it can be."""
+    return repo_path(path) or Path(os.path.abspath(path)).as_posix()
+
+
+def located_message(finding) -> str:
+    """The finding's message, naming its layer if the message does not already."""
+    if finding.layer and f"'{finding.layer}'" not in finding.message:
+        return f"layer '{finding.layer}': {finding.message}"
+    return finding.message
+
+
+def fingerprints(file_report) -> list[str]:
+    """One fingerprint per finding of a file, from code + file + layer path only. Two findings of
+    the same code on the same layer are told apart by their order of occurrence."""
+    path = display_path(file_report.path)
+    seen: dict[tuple, int] = {}
+    out = []
+    for f in file_report.findings:
+        key = (f.code, path, f.layer or "")
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        parts = [*key] + ([str(n)] if n else [])
+        out.append(hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest())
+    return out

@@ -1,0 +1,65 @@
+"""`check --format markdown`: a report to post as a pull-request comment. Per file: its status, a
+short parameter summary, and its findings in a table (info findings folded away)."""
+
+from __future__ import annotations
+
+from modelaudit.report.locate import display_path
+
+ICONS = {"failing": "❌", "passing": "✅", "unreadable": "⚠️"}
+
+
+def _cell(text: str) -> str:
+    """Safe inside a table cell: no pipes, no line breaks, no HTML."""
+    return (" ".join(str(text).split()).replace("\\", "\\\\").replace("|", "\\|")
+            .replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def _code_span(text: str) -> str:
+    return f"`{_cell(text).replace('`', '')}`"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 or word == 'info' else 's'}"
+
+
+def _table(findings) -> list[str]:
+    out = ["| Severity | Rule | Layer | Message |", "|---|---|---|---|"]
+    for f in findings:
+        layer = _code_span(f.layer) if f.layer else "(model)"
+        out.append(f"| {f.severity.value} | [{f.code}]({f.url}) {_code_span(f.name)} | {layer} | {_cell(f.message)} |")
+    return out
+
+
+def _stats(fr) -> str:
+    stats = fr.stats
+    if not stats:
+        return ""
+    return (f"{fr.format} · {stats['layers']} layers · **{stats['total_params']:,} params** "
+            f"({stats['trainable_params']:,} trainable, {stats['non_trainable_params']:,} non-trainable)")
+
+
+def render(report, *, show_info: bool = False, color: bool = False) -> str:
+    counts = report.counts
+    failing = {id(f) for f in report.failing}
+    files = len(report.files)
+    out = [f"## modelaudit: {_plural(counts['error'], 'error')}, {_plural(counts['warning'], 'warning')}, "
+           f"{_plural(counts['info'], 'info')} in {_plural(files, 'file')}", ""]
+    for fr in report.files:
+        path = display_path(fr.path)
+        if fr.error:
+            out += [f"### {ICONS['unreadable']} `{path}`", "", f"Cannot read: {_cell(fr.error)}", ""]
+            continue
+        state = "failing" if any(id(f) in failing for f in fr.findings) or fr.internal_errors else "passing"
+        out += [f"### {ICONS[state]} `{path}`", ""]
+        if _stats(fr):
+            out += [_stats(fr), ""]
+        out += [f"> {_cell(text)}" for text in fr.internal_errors]
+        shown = [f for f in fr.findings if f.severity.value != "info"]
+        info = [f for f in fr.findings if f.severity.value == "info"]
+        if shown:
+            out += _table(shown) + [""]
+        if info:
+            out += [f"<details><summary>{_plural(len(info), 'info')}</summary>", ""] + _table(info) + ["", "</details>", ""]
+        if not fr.findings:
+            out += ["No findings.", ""]
+    return "\n".join(out).rstrip("\n") + "\n"

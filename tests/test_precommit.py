@@ -1,0 +1,94 @@
+"""The pre-commit hook, run by the real pre-commit: `pre-commit try-repo` installs this package from a
+git repository into its own virtualenv, exactly as a user's `.pre-commit-config.yaml` would, and runs
+the hook on a repository holding models.
+
+The hook repository is a copy of the working tree committed into a temporary git repository (never
+this checkout's own git); PRE_COMMIT_HOME is a temporary folder, so nothing outside tmp is touched.
+Installing needs the package index (pip's cache makes it quick).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import integration_models as im
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml", "modelaudit", "rules")
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("git") is None or importlib.util.find_spec("pre_commit") is None,
+    reason="needs git and pre-commit (the test extra)",
+)
+
+
+def git(cwd, *args):
+    subprocess.run(["git", "-c", "user.name=modelaudit-test", "-c", "user.email=test@example.invalid",
+                    "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main", *args],
+                   cwd=cwd, check=True, capture_output=True, env=_env(cwd))
+
+
+def _env(tmp) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}  # not a surrounding hook's repo
+    env.update(PRE_COMMIT_HOME=str(Path(tmp) / "pre-commit-home"), PIP_DISABLE_PIP_VERSION_CHECK="1",
+               PRE_COMMIT_COLOR="never", NO_COLOR="1")
+    return env
+
+
+@pytest.fixture(scope="module")
+def hook_repo(tmp_path_factory):
+    """The working tree's package files, committed into a repository of their own."""
+    repo = tmp_path_factory.mktemp("hook-repo")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in SHIPPED:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, repo / name, ignore=ignore)
+        else:
+            shutil.copy2(src, repo / name)
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "modelaudit under test")
+    return repo
+
+
+def target_repo(folder: Path, files: dict[str, bytes]) -> Path:
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    git(folder, "init", "-q")
+    git(folder, "add", "-A")
+    return folder
+
+
+def try_repo(hook_repo: Path, target: Path, home: Path):
+    return subprocess.run(
+        [sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), "modelaudit", "--all-files"],
+        cwd=target, capture_output=True, text=True, timeout=540, env=_env(home),
+    )
+
+
+def test_hook_passes_a_correct_model_and_fails_a_broken_one(hook_repo, tmp_path):
+    good = Path(im.save_classifier(tmp_path / "good.keras")).read_bytes()
+    broken = Path(im.broken_copy(tmp_path / "good.keras", tmp_path / "broken.keras")).read_bytes()
+    # Files the hook must leave alone: a note, and a JSON file (not every JSON file is a model).
+    others = {"notes.txt": b"not a model\n", "data.json": b"{\"rows\": 3}\n"}
+
+    clean = try_repo(hook_repo, target_repo(tmp_path / "clean", {"model.keras": good, **others}), tmp_path)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "modelaudit" in clean.stdout and "Passed" in clean.stdout
+
+    dirty = try_repo(hook_repo, target_repo(tmp_path / "dirty", {"model.keras": good, "broken.keras": broken,
+                                                                 **others}), tmp_path)
+    assert dirty.returncode == 1, dirty.stdout + dirty.stderr
+    assert "Failed" in dirty.stdout and "exit code: 1" in dirty.stdout
+    assert "broken.keras: probs: MA101 [error] Dense 'probs'" in dirty.stdout
+    assert "model.keras:" not in dirty.stdout.replace("broken.keras:", "")  # the good model has no finding
+    assert "2 files checked" in dirty.stdout  # only the two models were handed to the hook
