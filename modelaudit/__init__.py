@@ -10,12 +10,12 @@ Nothing heavy is imported until a model is read.
 
 __version__ = "0.1.0"
 
-__all__ = ["audit", "assert_clean", "Report", "FileReport", "Finding", "Severity", "ModelReadError", "__version__"]
+__all__ = ["audit", "assert_clean", "ModelAuditError", "Report", "FileReport", "Finding", "Severity", "ModelReadError", "__version__"]
 
 
 def __getattr__(name):
     # Lazy: `import modelaudit` (and `modelaudit --help`) must stay cheap.
-    if name in ("audit", "assert_clean", "Report", "FileReport"):
+    if name in ("audit", "assert_clean", "ModelAuditError", "Report", "FileReport"):
         from modelaudit import api
 
         return getattr(api, name)

@@ -100,6 +100,8 @@ class SourceFacts:
     file_size: int = 0
     keras_version: Optional[str] = None
     backend: Optional[str] = None
+    # a legacy .h5's training_config as parsed, for the security walk even when it names no objective
+    training_config: Any = field(default=None, hash=False, compare=False)
 
 
 @dataclass(frozen=True)

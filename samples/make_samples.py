@@ -59,6 +59,113 @@ def softmax_bce(keras):
     return model
 
 
+def softmax_cce(keras):
+    """The fix for softmax_bce: the same 10-way softmax, trained with categorical cross-entropy."""
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ],
+        name="softmax_cce",
+    )
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def multi_label_sigmoid(keras):
+    """Also correct: 10 independent yes/no labels, sigmoid units with binary cross-entropy."""
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(10, activation="sigmoid"),
+        ],
+        name="multi_label_sigmoid",
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["binary_accuracy"])
+    return model
+
+
+def single_unit_softmax(keras):
+    """A yes/no classifier ending in Dense(1, softmax): the output is always 1.0, nothing learns."""
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(1, activation="softmax"),
+        ],
+        name="single_unit_softmax",
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def single_unit_sigmoid(keras):
+    """The fix for single_unit_softmax: one sigmoid unit with binary cross-entropy."""
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ],
+        name="single_unit_sigmoid",
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def softmax_from_logits(keras):
+    """A softmax output with a loss told it receives logits: softmax is applied twice."""
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ],
+        name="softmax_from_logits",
+    )
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def logits_from_logits(keras):
+    """The fix for both softmax_from_logits and logits_without_from_logits: a linear output
+    (logits) and a loss told so."""
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(10),
+        ],
+        name="logits_from_logits",
+    )
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def logits_without_from_logits(keras):
+    """A linear output (logits) with a loss that expects probabilities (from_logits=False, the default)."""
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(10),
+        ],
+        name="logits_without_from_logits",
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 def multi_input_functional(keras):
     """A correct Functional model: two inputs, a shared Dense, a nested Sequential, two outputs."""
     a = keras.Input((16,), name="features_a")
@@ -93,23 +200,39 @@ SAMPLES = {
     "conv2d_textbook.keras": conv2d_textbook,
     "mnist_classifier.keras": mnist_classifier,
     "softmax_bce.keras": softmax_bce,
+    "softmax_cce.keras": softmax_cce,
+    "multi_label_sigmoid.keras": multi_label_sigmoid,
+    "single_unit_softmax.keras": single_unit_softmax,
+    "single_unit_sigmoid.keras": single_unit_sigmoid,
+    "softmax_from_logits.keras": softmax_from_logits,
+    "logits_from_logits.keras": logits_from_logits,
+    "logits_without_from_logits.keras": logits_without_from_logits,
     "multi_input_functional.keras": multi_input_functional,
     "mnist_classifier_keras2.h5": mnist_classifier_keras2,
 }
 
 
-def build(name: str, out_dir: str = HERE) -> str:
-    """Build one sample and save it into out_dir; returns its path."""
+def build(name: str, out_dir: str = HERE, fresh: bool = True) -> str:
+    """Build one sample and save it into out_dir; returns its path.
+
+    fresh: clear Keras's session first (keras.backend.clear_session(), which leaves live models
+    working), so that generated layer names (dense, dense_1, ...) do not depend on what was built
+    before: a sample rebuilt in a test is the committed one, layer names included.
+    """
     builder = SAMPLES[name]
     path = os.path.join(out_dir, name)
     if builder.__name__.endswith("keras2"):
         import tf_keras
 
+        if fresh:
+            tf_keras.backend.clear_session()
         tf_keras.utils.set_random_seed(0)
         builder(tf_keras).save(path, save_format="h5")
     else:
         import keras
 
+        if fresh:
+            keras.backend.clear_session()
         keras.utils.set_random_seed(0)
         keras.saving.save_model(builder(keras), path)
     return path

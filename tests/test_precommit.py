@@ -23,10 +23,9 @@ from tests import integration_models as im
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml", "modelaudit", "rules")
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("git") is None or importlib.util.find_spec("pre_commit") is None,
-    reason="needs git and pre-commit (the test extra)",
-)
+# git and pre-commit are required (the test extra brings pre-commit): a missing one fails, never skips.
+assert shutil.which("git"), "the pre-commit test needs git"
+assert importlib.util.find_spec("pre_commit"), "the pre-commit test needs pre-commit (the test extra)"
 
 
 def git(cwd, *args):

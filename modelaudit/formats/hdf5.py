@@ -63,7 +63,11 @@ def dataset_weight(dset, path: str, file_size: int, tree: Tree) -> Weight:
     shape = tuple(int(d) for d in dset.shape) if dset.shape is not None else ()
     dtype = str(dset.dtype)
     if dset.is_virtual:
-        tree.links.append((path, "virtual dataset"))
+        try:  # the mapping's source files, from the dataset's property list (nothing is opened)
+            sources = sorted({str(m.file_name) for m in dset.virtual_sources()})
+        except Exception:
+            sources = []
+        tree.links.append((path, "virtual dataset" + (f" mapping {', '.join(sources)}" if sources else "")))
     if dset.external:
         tree.links.append((path, "external storage in " + ", ".join(str(e[0]) for e in dset.external)))
     declared = dset.dtype.itemsize

@@ -182,6 +182,12 @@ def _layer(item: Any, *, format: str, depth: int, counter: list, index: int) -> 
     class_name = item.get("class_name")
     if not isinstance(class_name, str):
         raise ModelReadError(f"layer #{index} has no class_name")
+    registered = item.get("registered_name")
+    if ">" in class_name and not isinstance(registered, str):
+        # Keras 2's legacy serialization (.h5) names a registered class by its registered name
+        # "Package>Class" (InceptionResNetV2's "Custom>CustomScaleLayer"); Keras 3 writes class_name
+        # "Class" and registered_name "Package>Class". Read both the Keras 3 way.
+        registered, class_name = class_name, class_name.split(">", 1)[1]
     raw_config = item.get("config")
     if not isinstance(raw_config, dict):
         raise ModelReadError(f"layer #{index} ({class_name}): config is not an object")
@@ -199,7 +205,6 @@ def _layer(item: Any, *, format: str, depth: int, counter: list, index: int) -> 
         submodel = _model(item, format=format, depth=depth + 1, counter=counter)
     calls = _calls(item.get("inbound_nodes"), name)
     module = item.get("module")
-    registered = item.get("registered_name")
     return Layer(
         name=name, class_name=class_name, config=config,
         module=module if isinstance(module, str) else None,

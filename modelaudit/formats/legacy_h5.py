@@ -56,6 +56,7 @@ def _read(h5, file_size: int) -> ModelGraph:
         backend=hdf5.attr_text(attrs.get("backend")),
         hdf5_links=tuple(tree.links),
         oversized=tuple(tree.oversized),
+        training_config=training,
     )
     if "model_weights" in h5:
         graph = attach_by_name(graph, h5["model_weights"], tree.datasets)
@@ -100,6 +101,11 @@ def attach_by_name(graph: ModelGraph, weights_group, datasets: dict) -> ModelGra
         else:
             pool = pending.get(container, [])
             entries = [e for e in pool if key in e[0][:-1]]
+            if is_model and not entries and layer.submodel is not None:
+                # Keras 2 names a variable by the layer that made it (`seq_dense/kernel:0`), not by
+                # the models around it: a model nested in a nested model owns what its layers name.
+                inner = _layer_names(layer.submodel)
+                entries = [e for e in pool if inner.intersection(e[0][:-1])]
             pending[container] = [e for e in pool if not any(e is x for x in entries)]
         if is_model:
             pending[container + (key,)] = entries
@@ -112,6 +118,15 @@ def attach_by_name(graph: ModelGraph, weights_group, datasets: dict) -> ModelGra
         if name not in claimed:
             leftover.extend(w for _, w in layer_weights(name))
     return replace(graph, unassigned_weights=tuple(leftover)) if leftover else graph
+
+
+def _layer_names(graph: ModelGraph) -> set:
+    names = set()
+    for layer in graph.layers:
+        names.add(layer.name)
+        if layer.submodel is not None:
+            names |= _layer_names(layer.submodel)
+    return names
 
 
 def _one_line(exc: Exception) -> str:

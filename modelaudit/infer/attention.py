@@ -78,10 +78,25 @@ class MultiHeadAttentionSpec(LayerSpec):
             )
         return query, value, key
 
+    # call(..., return_attention_scores=True) adds the scores as a second output. Their real shape is
+    # (batch, *other axes, heads, *query attention axes, *key attention axes) (_build_attention), as
+    # Keras 2 gives it; Keras 3's compute_output_spec says (batch, heads, Tq, Tq) whatever the key's
+    # length, and builds the consuming layers on that, so a Keras 3 record of it wins.
+    call_arguments = ("return_attention_scores",)
+    recorded_outputs = (1,)
+    # call(query, value, key=None, attention_mask=None, ...): the mask does not shape the output
+    tensor_arguments = ("query", "value", "key")
+
     def output_shapes(self, config, input_shapes):
-        query, _, _ = self._shapes(input_shapes)
-        self._attention_axes(config, len(query))
-        return [tuple(query[:-1]) + self._out_dims(config, query)]
+        query, _, key = self._shapes(input_shapes)
+        axes = self._attention_axes(config, len(query))
+        outputs = [tuple(query[:-1]) + self._out_dims(config, query)]
+        if config.get("return_attention_scores") is True:
+            heads = int(config["num_heads"])
+            others = tuple(query[i] for i in range(1, len(query) - 1) if i not in axes)
+            q_axes, k_axes = tuple(query[i] for i in axes), tuple(key[i] for i in axes)
+            outputs.append((query[0],) + others + (heads,) + q_axes + k_axes)
+        return outputs
 
     def _attention_axes(self, config, rank: int) -> tuple:
         """Axes of the input (batch included) attention runs over; default: all but batch and features."""
@@ -176,9 +191,15 @@ class _DotAttentionBase(LayerSpec):
             )
         return query, value, key
 
+    # call(..., return_attention_scores=True) adds the scores (*query[:-1], Tv) as a second output
+    call_arguments = ("return_attention_scores",)
+
     def output_shapes(self, config, input_shapes):
-        query, value, _ = self._shapes(input_shapes)
-        return [tuple(query[:-1]) + (value[-1],)]
+        query, value, key = self._shapes(input_shapes)
+        outputs = [tuple(query[:-1]) + (value[-1],)]
+        if config.get("return_attention_scores") is True:
+            outputs.append(tuple(query[:-1]) + (key[-2],))
+        return outputs
 
     def macs(self, config, input_shapes, output_shapes):
         # scores: Tq·Tv·dim (a dot product, or a scaled tanh sum); weighted sum: Tq·Tv·value dim

@@ -168,6 +168,8 @@ def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], train
             result.input_shapes.append([shape])
             result.output_shapes.append([shape])
             tensors[(name, 0, 0)] = shape
+            if layer.weights is not None:  # the file holds weights: an input's stored count is 0, not unknown
+                result.stored_params = sum(w.size for w in layer.weights if not _ignored_stored(w))
             continue
         call = layer.calls[call_index] if call_index < len(layer.calls) else None
         in_shapes = []
@@ -182,12 +184,13 @@ def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], train
                         (f"input {i} of call {call_index} (from '{ref.layer}')", tuple(rec), tuple(shape))
                     )
                 in_shapes.append(shape)
+            in_shapes = _data_inputs(layer, call, in_shapes)
         if call_index == 0 and layer.build_input_shape is not None and in_shapes and not result.recorded_mismatch:
             built = layer.build_input_shape
             first = in_shapes[0] if len(in_shapes) == 1 else in_shapes
             if _is_shape(built) and _is_shape(first) and _conflict(tuple(built), tuple(first)):
                 result.recorded_mismatch.append(("build input shape", tuple(built), tuple(first)))
-        result.input_shapes.append(in_shapes)
+        _put(result.input_shapes, call_index, in_shapes)
 
         if layer.submodel is not None:
             nested: list = []
@@ -202,11 +205,11 @@ def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], train
                 macs = [r.macs for r in nested if r.layer.submodel is None]
                 result.macs = None if any(m is None for m in macs) else sum(macs)
                 result.expected_weights = []
-            result.output_shapes.append(outs)
         else:
             outs = _layer_call(result, layer, call_index, in_shapes, trainable, recorded)
-            result.output_shapes.append(outs)
-        for i, shape in enumerate(result.output_shapes[-1]):
+        # by call index: the walk reaches a shared layer's calls in dependency order, not call order
+        _put(result.output_shapes, call_index, outs)
+        for i, shape in enumerate(outs):
             tensors[(name, call_index, i)] = shape
 
     totals = [0, 0, 0]
@@ -239,12 +242,16 @@ def _layer_call(result: LayerResult, layer: Layer, call_index: int, in_shapes: l
         return _not_recomputed(result, layer, call_index, trainable, "its input shape is unknown", fallback)
     shapes = [tuple(s) for s in in_shapes]
     expected = None
+    config = _call_config(spec, layer, call_index)
     try:
-        outs = [tuple(o) if o is not None else None for o in spec.output_shapes(layer.config, shapes)]
+        outs = [tuple(o) if o is not None else None for o in spec.output_shapes(config, shapes)]
         if spec.opaque_shape and fallback and any(o is None for o in outs):
             outs = fallback
+        for i in getattr(spec, "recorded_outputs", ()):
+            if i < len(outs) and (layer.name, call_index, i) in recorded:
+                outs[i] = tuple(recorded[(layer.name, call_index, i)])
         if call_index == 0:
-            expected = spec.weights(layer.config, shapes)
+            expected = spec.weights(config, shapes)
     except NotImplementedError as exc:
         # The spec declines a configuration it does not model (a wrapper around an unknown layer).
         reason = str(exc) or f"{layer.class_name} in this configuration is not modelled"
@@ -262,6 +269,31 @@ def _layer_call(result: LayerResult, layer: Layer, call_index: int, in_shapes: l
         _account(result, layer, spec, shapes, expected, trainable)
     result.macs = _add_macs(result.macs, _macs(spec, layer, shapes, outs))
     return outs
+
+
+def _data_inputs(layer: Layer, call, in_shapes: list) -> list:
+    """The shapes a layer computes on: its positional tensors, then the tensor keyword arguments its
+    spec reads (MultiHeadAttention's value= and key=), in the spec's order. Other tensors passed by
+    keyword (mask=, attention_mask=, initial_state=) do not shape the output."""
+    if not call.tensor_kwargs:
+        return in_shapes
+    spec = registry.get(layer.class_name) if layer.submodel is None else None
+    wanted = getattr(spec, "tensor_arguments", ())
+    n_args = len(in_shapes) - len(call.tensor_kwargs)
+    out = list(in_shapes[:n_args])
+    for name in wanted:
+        out.extend(s for s, kw in zip(in_shapes[n_args:], call.tensor_kwargs) if kw == name)
+    return out
+
+
+def _call_config(spec, layer: Layer, call_index: int) -> dict:
+    """The layer's config, plus the call arguments of this call that its spec reads."""
+    names = getattr(spec, "call_arguments", ())
+    if not names or call_index >= len(layer.calls):
+        return layer.config
+    kwargs = layer.calls[call_index].kwargs
+    extra = {k: kwargs[k] for k in names if k in kwargs}
+    return {**layer.config, **extra} if extra else layer.config
 
 
 def _not_recomputed(result, layer, call_index, trainable, reason, fallback):
@@ -351,6 +383,13 @@ def compare_weights(expected: list[WeightSpec], stored: list[Weight]) -> list[We
     issues.extend(WeightIssue("missing", expected=w) for w in left_expected[n:])
     issues.extend(WeightIssue("unexpected", stored=s) for s in left_stored[n:])
     return issues
+
+
+def _put(per_call: list, call_index: int, value) -> None:
+    """Store one call's shapes at its call index."""
+    while len(per_call) <= call_index:
+        per_call.append([])
+    per_call[call_index] = value
 
 
 def _recorded_outputs(name: str, call_index: int, recorded: dict) -> list:

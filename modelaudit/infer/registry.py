@@ -61,6 +61,17 @@ class LayerSpec:
     # True for layers whose output_shapes cannot be known from the config (Lambda): propagation
     # then takes the shapes the file records.
     opaque_shape: bool = False
+    # Call arguments (from the file's inbound node, not the layer config) that change the outputs,
+    # e.g. MultiHeadAttention's return_attention_scores: propagation passes them in the config.
+    call_arguments: tuple = ()
+    # Tensors passed by keyword that the layer computes on, in the order output_shapes() expects them
+    # after the positional ones (`layer(inputs=x)`); any other tensor keyword (mask=, initial_state=)
+    # is left out.
+    tensor_arguments: tuple = ("inputs",)
+    # Indices of outputs whose shape Keras 3 computes symbolically unlike the real tensor (and unlike
+    # Keras 2): when the file records that tensor's shape, propagation takes the record, since that
+    # is the shape Keras built the consuming layers on.
+    recorded_outputs: tuple = ()
 
     def output_shapes(self, config: dict, input_shapes: list[Shape]) -> list[Shape]:
         return [input_shapes[0]]
