@@ -1,0 +1,436 @@
+"""MA2xx: the output activation, the loss and the metrics must agree.
+
+Each output's effective activation comes from infer.outputs, its losses and metrics from losses.
+An output whose activation is unknown (a Lambda, an unknown layer on the way) triggers none of the
+rules that depend on it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+from modelaudit.engine import Finding, Rule, Severity, register
+from modelaudit.infer.outputs import OutputActivation, axis_size, effective_output_activations, softmax_of
+from modelaudit.infer.registry import fmt_shape
+from modelaudit.losses import Loss, LossFamily, assign
+
+HALF_PRECISION = ("float16", "bfloat16")
+
+# the loss class that takes logits, for "use ...(from_logits=True)"
+LOGITS_CLASS = {
+    "binary_crossentropy": "BinaryCrossentropy",
+    "binary_focal_crossentropy": "BinaryFocalCrossentropy",
+    "categorical_crossentropy": "CategoricalCrossentropy",
+    "categorical_focal_crossentropy": "CategoricalFocalCrossentropy",
+    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+}
+
+
+@dataclass(frozen=True)
+class ObjectiveOutput:
+    """One model output as the objective rules see it."""
+
+    out: OutputActivation
+    losses: tuple  # tuple[Loss, ...]: usually one; none for an output compile gives no loss
+    metrics: tuple  # tuple[Metric, ...]
+
+    @property
+    def name(self) -> str:
+        return self.out.name
+
+    @property
+    def activation(self) -> Optional[str]:
+        return self.out.activation
+
+    @property
+    def where(self) -> str:
+        """'Dense 'dense_1'': the layer that sets the activation, for messages."""
+        return f"{self.out.set_by_class} '{self.out.set_by}'"
+
+    @property
+    def layer(self) -> str:
+        """The path a finding points at: the layer setting the activation, else the output's layer."""
+        return self.out.set_by or self.out.layer
+
+    def with_units(self, units: Optional[int]) -> str:
+        return f"{self.where}, {units} unit{'s' if units != 1 else ''}" if units is not None else self.where
+
+
+def objective_outputs(model) -> list[ObjectiveOutput]:
+    """Every model output with its effective activation, its losses and its metrics."""
+    outs = effective_output_activations(model)
+    assignment = _assignment(model, outs)
+    return [ObjectiveOutput(o, assignment.losses[i], assignment.metrics[i]) for i, o in enumerate(outs)]
+
+
+def _assignment(model, outs: list[OutputActivation]):
+    graph = model.graph
+    inner = graph.config.get("config") if isinstance(graph.config, dict) else None
+    dict_outputs = isinstance(inner, dict) and isinstance(inner.get("output_layers"), dict)
+    return assign(graph.objective, [o.name for o in outs], dict_outputs=dict_outputs, units=[o.units for o in outs])
+
+
+def _crossentropy_fix(loss: Loss) -> str:
+    if loss.focal:
+        return "use categorical_focal_crossentropy"
+    return "use categorical_crossentropy (one-hot labels) or sparse_categorical_crossentropy (integer labels)"
+
+
+@register
+class SoftmaxWithBinaryCrossentropy(Rule):
+    code = "MA201"
+    name = "softmax-with-binary-crossentropy"
+    severity = Severity.ERROR
+    summary = "Binary cross-entropy on a softmax output: each unit is scored as an independent yes/no"
+
+    def check(self, model) -> Iterator[Finding]:
+        for o in objective_outputs(model):
+            n = o.out.axis_size
+            if o.activation != "softmax" or n is None or n <= 1:
+                continue
+            for loss in o.losses:
+                if loss.family is LossFamily.BINARY_CE:
+                    yield self.finding(
+                        o.layer,
+                        f"output '{o.name}' applies softmax (set by {o.with_units(n)}) but is trained with "
+                        f"{loss.described}, which scores each unit as an independent yes/no; "
+                        f"{_crossentropy_fix(loss)}, or sigmoid for multi-label",
+                    )
+
+
+@register
+class SigmoidWithCategoricalCrossentropy(Rule):
+    code = "MA202"
+    name = "sigmoid-with-categorical-crossentropy"
+    severity = Severity.WARNING
+    summary = "Categorical cross-entropy on a sigmoid output with several units"
+
+    def check(self, model) -> Iterator[Finding]:
+        for o in objective_outputs(model):
+            n = o.out.units
+            if o.activation not in ("sigmoid", "hard_sigmoid") or n is None or n <= 1:
+                continue
+            for loss in o.losses:
+                if loss.family.is_categorical:
+                    yield self.finding(
+                        o.layer,
+                        f"output '{o.name}' applies {o.activation} (set by {o.with_units(n)}) but is trained with "
+                        f"{loss.described}, which treats the units as one distribution over classes; the sigmoid "
+                        "units are independent and do not sum to 1, so the loss rescales them; use softmax for one "
+                        "class per sample, or binary_crossentropy for multi-label",
+                    )
+
+
+@register
+class SingleUnitSoftmax(Rule):
+    code = "MA203"
+    name = "single-unit-softmax"
+    severity = Severity.ERROR
+    summary = "Softmax over an axis of size 1: the output is the constant 1.0"
+
+    def check(self, model) -> Iterator[Finding]:
+        for row in model.rows:
+            layer = row.layer
+            if layer.submodel is not None:
+                continue
+            softmax = softmax_of(layer)
+            if softmax is None:
+                continue
+            act, axis = softmax
+            shape = next((shapes[0] for shapes in row.output_shapes if shapes and shapes[0] is not None), None)
+            if axis_size(shape, axis) != 1:
+                continue
+            constant = "0.0" if act == "log_softmax" else "1.0"
+            how = f"activation='{act}'" if layer.class_name not in ("Softmax", "Activation") else act
+            yield self.finding(
+                row.path,
+                f"{layer.class_name} '{row.path}' applies {how} over axis {axis} of size 1 (output shape "
+                f"{fmt_shape(shape)}): its output is the constant {constant} whatever the input, so nothing "
+                "before it can learn; use sigmoid for a single yes/no unit, or one unit per class with softmax",
+            )
+
+
+@register
+class CategoricalLossOnSingleUnit(Rule):
+    code = "MA204"
+    name = "categorical-loss-on-single-unit"
+    severity = Severity.ERROR
+    summary = "Categorical cross-entropy on an output whose last dimension is 1"
+
+    def check(self, model) -> Iterator[Finding]:
+        # Depends on the output's shape only, so it runs even when the activation is unknown.
+        for o in objective_outputs(model):
+            if o.out.units != 1:
+                continue
+            for loss in o.losses:
+                if loss.family.is_categorical and not loss.auto:
+                    yield self.finding(
+                        o.layer,
+                        f"output '{o.name}' has a single unit (shape {fmt_shape(o.out.shape)}) but is trained with "
+                        f"{loss.described}, which needs one unit per class: over one unit the loss is constant "
+                        "and nothing learns; for a yes/no target use binary_crossentropy with a sigmoid unit, "
+                        "or give the output one unit per class",
+                    )
+
+
+@register
+class ActivatedOutputWithFromLogits(Rule):
+    code = "MA205"
+    name = "activated-output-with-from-logits"
+    severity = Severity.ERROR
+    summary = "A cross-entropy loss with from_logits=True on an output already passed through softmax/sigmoid"
+
+    def check(self, model) -> Iterator[Finding]:
+        for o in objective_outputs(model):
+            if not o.out.is_probability:
+                continue
+            for loss in o.losses:
+                if loss.family.is_crossentropy and loss.from_logits:
+                    yield self.finding(
+                        o.layer,
+                        f"output '{o.name}' already applies {o.activation} (set by {o.where}) but is trained with "
+                        f"{loss.described}, which applies {_inner_activation(loss)} again inside the loss: the "
+                        "predictions are squashed twice and can never become confident; remove the activation "
+                        f"from {o.where} (a linear output, keep from_logits=True) or set from_logits=False",
+                    )
+
+
+def _inner_activation(loss: Loss) -> str:
+    return "sigmoid" if loss.family is LossFamily.BINARY_CE else "softmax"
+
+
+@register
+class LogitsWithoutFromLogits(Rule):
+    code = "MA206"
+    name = "logits-without-from-logits"
+    severity = Severity.ERROR
+    summary = "A cross-entropy loss with from_logits=False on a linear or unbounded output"
+
+    def check(self, model) -> Iterator[Finding]:
+        for o in objective_outputs(model):
+            if o.activation is None or o.out.is_probability:
+                continue
+            for loss in o.losses:
+                if not loss.family.is_crossentropy or loss.from_logits:
+                    continue
+                if o.activation == "linear":
+                    values = f"has no activation (linear, set by {o.where}), so its values are logits"
+                else:
+                    values = f"applies {o.activation} (set by {o.where}), so its values are unbounded"
+                default = ", the default" if "(" not in loss.written else ""
+                fix = LOGITS_CLASS.get(loss.name or "", "the loss")
+                yield self.finding(
+                    o.layer,
+                    f"output '{o.name}' {values}, not probabilities, but it is trained with {loss.described} "
+                    f"and from_logits=False{default}: the loss clips them into (0, 1) and training stalls; use "
+                    f"{fix}(from_logits=True), or end the output with {_inner_activation(loss)}",
+                )
+
+
+@register
+class RegressionLossOnProbabilities(Rule):
+    code = "MA207"
+    name = "regression-loss-on-probabilities"
+    severity = Severity.WARNING
+    summary = "A regression loss on a softmax output (on a sigmoid output: info)"
+
+    def check(self, model) -> Iterator[Finding]:
+        for o in objective_outputs(model):
+            if o.activation not in ("softmax", "sparsemax", "sigmoid", "hard_sigmoid"):
+                continue
+            for loss in o.losses:
+                if loss.family is not LossFamily.REGRESSION:
+                    continue
+                if o.activation in ("softmax", "sparsemax"):
+                    yield self.finding(
+                        o.layer,
+                        f"output '{o.name}' applies {o.activation} (set by {o.with_units(o.out.axis_size)}) but is "
+                        f"trained with {loss.described}, a regression loss: it scores class probabilities as "
+                        "plain numbers and its gradient fades as the softmax saturates; use "
+                        "categorical_crossentropy (one-hot labels) or sparse_categorical_crossentropy (integer labels)",
+                    )
+                else:
+                    yield self.finding(
+                        o.layer,
+                        f"output '{o.name}' applies {o.activation} (set by {o.where}) and is trained with "
+                        f"{loss.described}: fine for targets in [0, 1] (a bounded regression); for yes/no labels "
+                        "use binary_crossentropy",
+                        severity=Severity.INFO,
+                    )
+
+
+@register
+class BinaryAccuracyOnMulticlass(Rule):
+    code = "MA208"
+    name = "binary-accuracy-on-multiclass"
+    severity = Severity.WARNING
+    summary = "binary_accuracy as a metric on a softmax output with several units: it reads inflated"
+
+    def check(self, model) -> Iterator[Finding]:
+        for o in objective_outputs(model):
+            n = o.out.axis_size
+            if o.activation != "softmax" or n is None or n <= 1:
+                continue
+            for metric in o.metrics:
+                if metric.name == "binary_accuracy":
+                    yield self.finding(
+                        o.layer,
+                        f"output '{o.name}' applies softmax (set by {o.with_units(n)}) and reports "
+                        f"{metric.written} as a metric, which thresholds each unit at 0.5 on its own: a model "
+                        f"that predicts no class at all scores {(n - 1) / n:.0%}; use 'accuracy' or "
+                        "categorical_accuracy (sparse_categorical_accuracy for integer labels)",
+                    )
+
+
+@register
+class LossOutputMismatch(Rule):
+    code = "MA209"
+    name = "loss-output-mismatch"
+    severity = Severity.ERROR
+    summary = "A loss list or dict that does not match the model's outputs"
+
+    def check(self, model) -> Iterator[Finding]:
+        if model.graph.objective is None:
+            return
+        outs = effective_output_activations(model)
+        for kind, problem in _assignment(model, outs).problems:
+            consequence = (
+                "Keras pairs a list with the outputs by position, so an output goes without a loss or fit() fails"
+                if kind == "list" else "fit() fails on a key that names no output"
+            )
+            yield self.finding(
+                None,
+                f"{problem}: {consequence}; give one loss per output in output order, or a dict keyed by "
+                "output name",
+            )
+
+
+@register
+class Float16Output(Rule):
+    code = "MA210"
+    name = "float16-output"
+    severity = Severity.WARNING
+    summary = "Under mixed precision, the output activation is computed in float16"
+
+    def check(self, model) -> Iterator[Finding]:
+        for o in effective_output_activations(model):
+            if o.activation is None:
+                continue
+            if o.activation != "linear" and o.dtype in HALF_PRECISION:
+                yield self.finding(
+                    o.set_by,
+                    f"output '{o.name}' applies {o.activation} in {o.dtype}: {o.set_by_class} '{o.set_by}' "
+                    f"computes in {o.dtype} under its dtype policy, and {o.activation} in half precision "
+                    "rounds and underflows before the loss sees it; Keras advises a float32 output activation: "
+                    f"pass dtype='float32' to that layer, or end with Activation('{o.activation}', "
+                    "dtype='float32') after a linear layer",
+                )
+            elif o.output_dtype in HALF_PRECISION:
+                yield self.finding(
+                    o.layer,
+                    f"output '{o.name}' is produced in {o.output_dtype} by '{o.layer}' under its dtype policy, "
+                    "so the loss is computed on half-precision values; Keras advises float32 outputs: end "
+                    "the model with Activation('linear', dtype='float32'), or pass dtype='float32' to the "
+                    "last layer",
+                )
+
+
+@register
+class UncompiledModel(Rule):
+    code = "MA211"
+    name = "uncompiled-model"
+    severity = Severity.INFO
+    summary = "No compile config: the loss, metrics and optimizer cannot be checked"
+
+    def check(self, model) -> Iterator[Finding]:
+        if model.graph.objective is None:
+            yield self.finding(
+                None,
+                "the file holds no compile config (the model was saved before compile()): the loss, "
+                "metrics and learning rate cannot be checked against the outputs; compile before saving to "
+                "have them checked",
+            )
+
+
+@register
+class HingeLossOnProbabilities(Rule):
+    code = "MA212"
+    name = "hinge-loss-on-probabilities"
+    severity = Severity.WARNING
+    summary = "A hinge-family loss on a sigmoid or softmax output"
+
+    def check(self, model) -> Iterator[Finding]:
+        for o in objective_outputs(model):
+            if not o.out.is_probability:
+                continue
+            for loss in o.losses:
+                if loss.family is LossFamily.HINGE:
+                    binary = o.activation in ("sigmoid", "hard_sigmoid")
+                    ce = "binary_crossentropy" if binary else "categorical_crossentropy"
+                    yield self.finding(
+                        o.layer,
+                        f"output '{o.name}' applies {o.activation} (set by {o.where}) but is trained with "
+                        f"{loss.described}, which wants labels of -1/1 and unbounded (or tanh) scores that clear "
+                        "a margin of 1, and values in [0, 1] never do; keep "
+                        f"{o.activation} with {ce}, or use a linear or tanh output with the hinge loss",
+                    )
+
+
+@register
+class LearningRateOutOfRange(Rule):
+    code = "MA213"
+    name = "learning-rate-out-of-range"
+    severity = Severity.WARNING
+    summary = "A constant learning rate above 0.1 or below 1e-7 (range configurable)"
+    options = {"min_lr": 1e-7, "max_lr": 0.1}
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        from modelaudit.errors import ConfigError
+
+        for key in self.options:
+            value = self.opts[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"rule {self.code} ({self.name}): option {key} must be a non-negative number, "
+                                  f"not {value!r}")
+            self.opts[key] = float(value)
+        if self.opts["min_lr"] > self.opts["max_lr"]:
+            raise ConfigError(f"rule {self.code} ({self.name}): min_lr {self.opts['min_lr']:g} is above "
+                              f"max_lr {self.opts['max_lr']:g}")
+
+    def check(self, model) -> Iterator[Finding]:
+        objective = model.graph.objective
+        if objective is None:
+            return
+        lr = objective.learning_rate
+        # A schedule (a dict) is not a constant; a learning rate is a number, not a bool.
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr):
+            return
+        low, high = self.opts["min_lr"], self.opts["max_lr"]
+        opt = objective.optimizer or "the optimizer"
+        # Keras stores the rate as float32: 0.1 reads back as 0.10000000149, which is not above 0.1.
+        tolerance = 1e-6
+        if lr > high * (1 + tolerance):
+            yield self.finding(
+                None,
+                f"{opt} has a constant learning rate of {lr:.3g}, above {high:g}: the updates overshoot and "
+                f"training is likely to diverge (loss going to NaN); use a rate between {low:g} and {high:g} "
+                "(Adam's default is 0.001), or a schedule",
+            )
+        elif lr <= 0:
+            yield self.finding(
+                None,
+                f"{opt} has a learning rate of {lr:g}: the weights "
+                f"{'never move' if lr == 0 else 'move against the gradient'}; use a positive rate such as 0.001",
+            )
+        elif lr < low * (1 - tolerance):
+            yield self.finding(
+                None,
+                f"{opt} has a constant learning rate of {lr:.3g}, below {low:g}: the weights barely move and "
+                f"training stalls; use a rate between {low:g} and {high:g} (Adam's default is 0.001)",
+            )
+
+
+__all__ = ["ObjectiveOutput", "objective_outputs"]
