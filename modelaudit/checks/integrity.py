@@ -128,13 +128,25 @@ class UnknownLayer(Rule):
     summary = "A layer could not be recomputed; the file's recorded shapes and stored weights are used"
 
     def check(self, model):
-        for row in model.rows:
-            if not row.recomputed and row.layer.submodel is None and not row.shape_error:
-                yield self.finding(
-                    row.path,
-                    f"{row.layer.class_name} '{row.path}' is not recomputed ({row.unknown_reason}); "
-                    "its shapes come from the file's records and its params from the stored weights",
-                )
+        from modelaudit.infer.propagate import INPUT_UNKNOWN
+
+        unknown = [r for r in model.rows if not r.recomputed and r.layer.submodel is None and not r.shape_error]
+        # A layer whose input is unknown only because an earlier layer could not be computed is a
+        # consequence, not a finding of its own: the first cause is reported, with the count.
+        causes = [r for r in unknown if r.unknown_reason != INPUT_UNKNOWN]
+        upstream_errors = any(r.shape_error or r.non_positive for r in model.rows)
+        consequences = [r for r in unknown if r.unknown_reason == INPUT_UNKNOWN]
+        if not causes and not upstream_errors:
+            causes, consequences = unknown, []
+        for i, row in enumerate(causes):
+            tail = ""
+            if i == 0 and consequences:
+                tail = f"; {len(consequences)} later layer(s) depend on it and are not recomputed either"
+            yield self.finding(
+                row.path,
+                f"{row.layer.class_name} '{row.path}' is not recomputed ({row.unknown_reason}); its shapes "
+                f"come from the file's records where it has them, its params from the stored weights{tail}",
+            )
 
 
 @register

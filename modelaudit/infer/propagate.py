@@ -229,6 +229,8 @@ def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], train
     return outputs, inputs, tuple(totals)
 
 
+INPUT_UNKNOWN = "its input shape is unknown"
+
 # What a spec raises on a config it cannot evaluate (a hostile or broken file): reported, never fatal.
 SPEC_ERRORS = (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, AttributeError, OverflowError)
 
@@ -239,7 +241,7 @@ def _layer_call(result: LayerResult, layer: Layer, call_index: int, in_shapes: l
     if spec is None:
         return _not_recomputed(result, layer, call_index, trainable, f"no spec for class {layer.class_name}", fallback)
     if not in_shapes or any(s is None for s in in_shapes):
-        return _not_recomputed(result, layer, call_index, trainable, "its input shape is unknown", fallback)
+        return _not_recomputed(result, layer, call_index, trainable, INPUT_UNKNOWN, fallback)
     shapes = [tuple(s) for s in in_shapes]
     expected = None
     config = _call_config(spec, layer, call_index)
