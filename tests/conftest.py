@@ -35,3 +35,23 @@ def samples_dir(tmp_path_factory):
     for name in make_samples.SAMPLES:
         make_samples.build(name, folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def application(tmp_path_factory):
+    """`application(name)`: keras.applications.<name>(weights=None), built once per test session.
+
+    Building all 40 takes most of a minute and a half, so each is built on first use, recorded (Keras's
+    per-node counts and shapes, our live graph, and for the small ones our graphs of its saved .keras and
+    .h5) and freed; every later test reads the record (tests/differential/test_applications.py).
+    """
+    from tests.differential.test_applications import build_application
+
+    built: dict = {}
+
+    def get(name: str):
+        if name not in built:
+            built[name] = build_application(name, tmp_path_factory.mktemp(name))
+        return built[name]
+
+    return get

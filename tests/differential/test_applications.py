@@ -1,12 +1,15 @@
 """Every architecture in `keras.applications` (weights=None) against Keras itself, layer by layer.
 
-Each model is built once (building all of them is most of this file's runtime) and checked through
-`live.read`; the small ones are also saved as .keras and legacy .h5 and read back from disk, where the
-stored weights must match the recomputed ones exactly. For every node of the graph at every depth —
-layers, nested models, InputLayers and the Keras ops the applications apply to tensors directly
-(`x + 3.0` in MobileNetV3, the residual `inputs + x` in ConvNeXt) — params, trainable and
-non-trainable params and the output shapes of the first call must equal Keras's, every row must be
-recomputed (no fallback to the file's shapes), and totals must equal the model's.
+Each model is built once per test session by the `application` fixture (tests/conftest.py), which keeps
+only what the tests read (Keras's own counts and shapes, our graphs of the model) and frees the model:
+building all of them is most of this file's runtime, and tests/test_architecture.py audits the same
+cached graphs instead of building them again. Each is checked through `live.read`; the small ones are
+also saved as .keras and legacy .h5 and read back from disk, where the stored weights must match the
+recomputed ones exactly. For every node of the graph at every depth — layers, nested models,
+InputLayers and the Keras ops the applications apply to tensors directly (`x + 3.0` in MobileNetV3, the
+residual `inputs + x` in ConvNeXt) — params, trainable and non-trainable params and the output shapes
+of the first call must equal Keras's, every row must be recomputed (no fallback to the file's shapes),
+and totals must equal the model's.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import io
 import math
 import os
 import zipfile
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -56,7 +60,7 @@ def test_the_list_is_every_application_keras_exports():
     assert exported == sorted(APPLICATIONS)
 
 
-# ---- the comparison ------------------------------------------------------------------------------
+# ---- what Keras says, built once ------------------------------------------------------------------
 
 
 def _dims(tensor) -> tuple:
@@ -92,36 +96,117 @@ def _nodes(model, prefix=""):
             yield from _nodes(node, path)
 
 
-def compare(name: str, model, graph, where: str, *, stored: bool) -> list[str]:
-    """Every disagreement between modelaudit's recomputation of `graph` and Keras, one line each."""
+@dataclass(frozen=True)
+class KerasNode:
+    """One node as Keras counts it: params, and the output shapes of its first call."""
+
+    path: str
+    kind: str  # the Keras class name, for messages
+    params: int
+    trainable: int
+    non_trainable: int
+    output_shapes: list
+
+
+@dataclass(frozen=True)
+class KerasTruth:
+    """Keras's own answers for a model, small enough to keep once the model is gone."""
+
+    nodes: list  # [KerasNode] in graph order, every depth
+    total: int
+    trainable: int
+    non_trainable: int
+    output_shapes: list
+
+
+def keras_truth(model) -> KerasTruth:
     import keras
 
+    nodes = []
+    for path, node in _nodes(model):
+        is_layer = isinstance(node, keras.layers.Layer)  # an op (ops.numpy.Add...) has no weights
+        nodes.append(KerasNode(
+            path, type(node).__name__,
+            node.count_params() if is_layer else 0,
+            _size(node.trainable_weights) if is_layer else 0,
+            _size(node.non_trainable_weights) if is_layer else 0,
+            [_dims(t) for t in _flat(node.output)],
+        ))
+    return KerasTruth(nodes, model.count_params(), _size(model.trainable_weights),
+                      _size(model.non_trainable_weights), [_dims(t) for t in model.outputs])
+
+
+@dataclass
+class Built:
+    """One model built once: Keras's truth, our graph of it live, and (when saved) our graphs of its files."""
+
+    name: str
+    truth: KerasTruth
+    graph: object  # live.read(model)
+    files: list = field(default_factory=list)  # (expected format, graph read back, weight-key problems)
+    _inferred: object = None
+
+    @property
+    def inferred(self):
+        """propagate(graph) of the live graph, computed once for every test that reads it."""
+        if self._inferred is None:
+            self._inferred = propagate(self.graph)
+        return self._inferred
+
+
+def record(name: str, model, folder, *, save: bool) -> Built:
+    """Everything the tests need from a live model, so that the model itself can be freed."""
+    built = Built(name, keras_truth(model), live.read(model))
+    if save:
+        for suffix, fmt in ((".keras", "keras-v3"), (".h5", "keras-h5")):
+            path = os.path.join(str(folder), f"{name}{suffix}")
+            model.save(path)
+            graph = formats.read(path)
+            keys = generic_key_problems(name, path, graph) if fmt == "keras-v3" else []
+            built.files.append((fmt, graph, keys))
+            os.remove(path)  # the next model's files need the room more than this one's
+    return built
+
+
+def build_application(name: str, folder) -> Built:
+    """keras.applications.<name>(weights=None), recorded and freed (the `application` fixture's builder)."""
+    import keras
+
+    model = getattr(keras.applications, name)(weights=None)
+    try:
+        return record(name, model, folder, save=name in SAVED)
+    finally:
+        del model  # before clear_session(), whose garbage collection then frees the model's graph
+        keras.backend.clear_session()
+
+
+# ---- the comparison ------------------------------------------------------------------------------
+
+
+def compare(name: str, truth: KerasTruth, graph, where: str, *, stored: bool, inferred=None) -> list[str]:
+    """Every disagreement between modelaudit's recomputation of `graph` and Keras, one line each."""
     problems = []
 
     def bad(path, what, ours, theirs):
         problems.append(f"{name} [{where}] {path}: {what}: modelaudit {ours!r} != keras {theirs!r}")
 
-    inferred = propagate(graph)
+    inferred = inferred or propagate(graph)
     rows = {r.path: r for r in inferred.rows}
-    for path, node in _nodes(model):
+    for node in truth.nodes:
+        path = node.path
         row = rows.pop(path, None)
         if row is None:
-            problems.append(f"{name} [{where}] {path}: no row for this Keras {type(node).__name__}")
+            problems.append(f"{name} [{where}] {path}: no row for this Keras {node.kind}")
             continue
-        is_layer = isinstance(node, keras.layers.Layer)  # an op (ops.numpy.Add...) has no weights
-        params = node.count_params() if is_layer else 0
-        trainable = _size(node.trainable_weights) if is_layer else 0
-        non_trainable = _size(node.non_trainable_weights) if is_layer else 0
-        if row.params != params:
-            bad(path, "params", row.params, params)
-        if row.trainable_params != trainable:
-            bad(path, "trainable params", row.trainable_params, trainable)
-        if row.non_trainable_params != non_trainable:
-            bad(path, "non-trainable params", row.non_trainable_params, non_trainable)
+        if row.params != node.params:
+            bad(path, "params", row.params, node.params)
+        if row.trainable_params != node.trainable:
+            bad(path, "trainable params", row.trainable_params, node.trainable)
+        if row.non_trainable_params != node.non_trainable:
+            bad(path, "non-trainable params", row.non_trainable_params, node.non_trainable)
         ours = [None if s is None else tuple(s) for s in row.first_output_shapes]
-        theirs = [_dims(t) for t in _flat(node.output)]
-        if ours != theirs:
-            bad(path, "output shapes of call 0", ours, theirs)
+        if ours != node.output_shapes:
+            bad(path, "output shapes of call 0", ours, node.output_shapes)
         if not row.recomputed:
             problems.append(f"{name} [{where}] {path}: not recomputed ({row.unknown_reason})")
         if row.shape_error:
@@ -139,15 +224,14 @@ def compare(name: str, model, graph, where: str, *, stored: bool) -> list[str]:
     for path, row in rows.items():
         problems.append(f"{name} [{where}] {path}: a row ({row.layer.class_name}) with no Keras node")
 
-    total = model.count_params()
     bad_totals = [
-        ("total params", inferred.total_params, total),
-        ("trainable params", inferred.trainable_params, _size(model.trainable_weights)),
-        ("non-trainable params", inferred.non_trainable_params, _size(model.non_trainable_weights)),
-        ("model output shapes", [tuple(s) for s in inferred.output_shapes], [_dims(t) for t in model.outputs]),
+        ("total params", inferred.total_params, truth.total),
+        ("trainable params", inferred.trainable_params, truth.trainable),
+        ("non-trainable params", inferred.non_trainable_params, truth.non_trainable),
+        ("model output shapes", [tuple(s) for s in inferred.output_shapes], truth.output_shapes),
     ]
     if stored:
-        bad_totals.append(("stored params", inferred.stored_params, total))
+        bad_totals.append(("stored params", inferred.stored_params, truth.total))
     for what, ours, theirs in bad_totals:
         if ours != theirs:
             bad("<model>", what, ours, theirs)
@@ -188,31 +272,20 @@ def generic_key_problems(name: str, path: str, graph) -> list[str]:
             f"only Keras's {sorted(keras_keys - our_keys)[:8]}"]
 
 
-def check_model(name: str, model, tmp_path, *, save: bool) -> list[str]:
-    problems = compare(name, model, live.read(model), "live", stored=True)
-    if save:
-        for suffix, fmt in ((".keras", "keras-v3"), (".h5", "keras-h5")):
-            path = str(tmp_path / f"{name}{suffix}")
-            model.save(path)
-            graph = formats.read(path)
-            assert graph.format == fmt
-            problems += compare(name, model, graph, fmt, stored=True)
-            if fmt == "keras-v3":
-                problems += generic_key_problems(name, path, graph)
-            os.remove(path)  # the next model's files need the room more than this one's
+def check_built(built: Built) -> list[str]:
+    problems = compare(built.name, built.truth, built.graph, "live", stored=True, inferred=built.inferred)
+    for fmt, graph, key_problems in built.files:
+        assert graph.format == fmt
+        problems += compare(built.name, built.truth, graph, fmt, stored=True)
+        problems += key_problems
     return problems
 
 
 @pytest.mark.parametrize("name", APPLICATIONS)
-def test_application_matches_keras(name, tmp_path):
-    import keras
-
-    model = getattr(keras.applications, name)(weights=None)
-    try:
-        problems = check_model(name, model, tmp_path, save=name in SAVED)
-    finally:
-        del model  # before clear_session(), whose garbage collection then frees the model's graph
-        keras.backend.clear_session()
+def test_application_matches_keras(name, application):
+    built = application(name)
+    assert [fmt for fmt, _, _ in built.files] == (["keras-v3", "keras-h5"] if name in SAVED else [])
+    problems = check_built(built)
     assert not problems, f"{len(problems)} disagreement(s) with Keras:\n" + "\n".join(problems[:60])
 
 
@@ -230,10 +303,11 @@ def test_small_convnext_with_stochastic_depth(tmp_path):
     try:
         classes = {type(layer).__name__ for layer in model.layers}
         assert {"StochasticDepth", "LayerScale", "Sequential"} <= classes
-        problems = check_model("convnext_mini", model, tmp_path, save=True)
+        built = record("convnext_mini", model, tmp_path, save=True)
     finally:
         del model
         keras.backend.clear_session()
+    problems = check_built(built)
     assert not problems, "\n".join(problems)
 
 

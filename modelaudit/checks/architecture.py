@@ -1,0 +1,1024 @@
+"""MA3xx: architecture mistakes that train without an error and cost weights, accuracy or time.
+
+The rules read the propagated model (shapes and params of every layer) and, through `Wiring`, who
+feeds whom: one node per call of a layer, with nested models opened up, so that a Conv2D inside a
+nested Sequential feeding a BatchNormalization outside it is one edge like any other.
+
+False positives are what makes a CI gate useless, so every rule stays quiet when it cannot tell:
+an unknown layer, a Lambda, an unknown dimension or an unknown layout on the way silences it.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from dataclasses import dataclass, field
+from typing import Iterator, Optional
+
+from modelaudit.engine import Finding, Rule, Severity, register
+from modelaudit.infer.outputs import activation_name
+from modelaudit.infer.registry import fmt_shape
+from modelaudit.losses import assign
+
+# ---- layer families --------------------------------------------------------------------------------
+
+DROPOUT_LAYERS = frozenset({"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+                            "GaussianDropout", "AlphaDropout"})
+BATCHNORM_LAYERS = frozenset({"BatchNormalization", "SyncBatchNormalization"})
+# Forward convolutions with a kernel that slides over the spatial axes (transposed ones grow them).
+SLIDING_CONVS = frozenset({"Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D",
+                           "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
+                           "SeparableConvolution1D", "SeparableConvolution2D"})
+TRANSPOSED_CONVS = frozenset({"Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "Convolution1DTranspose",
+                              "Convolution2DTranspose", "Convolution3DTranspose"})
+WINDOW_POOLS = frozenset(f"{kind}{d}D" for d in (1, 2, 3)
+                         for kind in ("MaxPooling", "MaxPool", "AveragePooling", "AvgPool"))
+# Layers whose `activation` is the last thing they compute (not LSTM & co., whose output is o·tanh(c)).
+ACTIVATED_LAYERS = frozenset({"Dense", "EinsumDense"}) | SLIDING_CONVS | TRANSPOSED_CONVS
+# Layers with a per-unit (per-channel) bias on their output's feature axis, when use_bias is on.
+BIASED_LAYERS = frozenset({"Dense"}) | SLIDING_CONVS | TRANSPOSED_CONVS
+RECURRENT_LAYERS = frozenset({"SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
+# Layers that only rearrange values (no arithmetic on them).
+SHAPE_LAYERS = frozenset({"Flatten", "Reshape", "Identity"})
+# Layers whose output keeps the layout (which axis holds the features) of their first input.
+LAYOUT_KEEPING = frozenset({
+    "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Identity", "Masking", "GaussianNoise",
+    "ActivityRegularization", "Rescaling", "Normalization", "LayerScale", "StochasticDepth", "CustomScaleLayer",
+    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
+    "LayerNormalization", "GroupNormalization", "RMSNormalization", "UnitNormalization",
+}) | DROPOUT_LAYERS | BATCHNORM_LAYERS
+# Layers whose output has its features on the last axis by construction.
+FEATURES_LAST = frozenset({"Dense", "EinsumDense", "Embedding", "MultiHeadAttention", "Attention",
+                           "AdditiveAttention", "SimpleRNN", "LSTM", "GRU", "Bidirectional"})
+
+ACTIVATION_LAYERS = frozenset({"Activation", "ReLU", "LeakyReLU", "ELU", "Softmax"})
+KERNEL_INITIALIZERS = ("kernel_initializer", "depthwise_initializer", "pointwise_initializer",
+                       "recurrent_initializer")
+CONSTANT_INITIALIZERS = {"zeros": "Zeros", "zero": "Zeros", "ones": "Ones", "one": "Ones", "constant": "Constant"}
+
+MAX_WALK = 10_000  # bound on every walk along the graph, against a hostile config
+
+# A Tensor below is a tuple (layer path, call index, output index) naming the layer call that produces it.
+
+
+# ---- the wiring: who feeds whom, nested models opened up ----------------------------------------------
+
+
+@dataclass
+class Node:
+    """One call of one layer (never a nested model: its layers are nodes themselves)."""
+
+    path: str
+    call: int
+    row: object  # infer.propagate.LayerResult
+    inputs: list = field(default_factory=list)  # per input tensor: the Tensors that can feed it (usually one)
+
+    @property
+    def layer(self):
+        return self.row.layer
+
+    @property
+    def cls(self) -> str:
+        return self.row.layer.class_name
+
+    @property
+    def config(self) -> dict:
+        return self.row.layer.config if isinstance(self.row.layer.config, dict) else {}
+
+    def where(self) -> str:
+        return f"{self.cls} '{self.path}'"
+
+    def input_shape(self, i: int = 0):
+        shapes = self.row.input_shapes[self.call] if self.call < len(self.row.input_shapes) else []
+        return _shape(shapes[i]) if i < len(shapes) else None
+
+    def output_shape(self, i: int = 0):
+        shapes = self.row.output_shapes[self.call] if self.call < len(self.row.output_shapes) else []
+        return _shape(shapes[i]) if i < len(shapes) else None
+
+
+def _shape(shape):
+    if isinstance(shape, (list, tuple)) and all(d is None or (isinstance(d, int) and not isinstance(d, bool))
+                                                for d in shape):
+        return tuple(shape)
+    return None
+
+
+@dataclass(eq=False)
+class _Scope:
+    """One (sub)model: its graph, its path prefix, and the nested-model layer that holds it."""
+
+    graph: object  # graph.ModelGraph
+    prefix: str
+    parent: Optional["_Scope"] = None
+    owner: object = None  # the Layer in parent.graph whose submodel this is
+
+    def __post_init__(self):
+        self.by_name = {layer.name: layer for layer in self.graph.layers}
+
+    def path(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+
+class Wiring:
+    """The dataflow of a propagated model: nodes, the tensors feeding each node, the users of each node.
+
+    A nested model is opened up: its outputs resolve to the inner layers that produce them and its
+    InputLayers to the outer tensors that feed it, so edges cross model boundaries. A nested model
+    called twice (a shared encoder) keeps one set of nodes, fed by both calls.
+    """
+
+    def __init__(self, model):
+        rows = {row.path: row for row in model.rows}
+        self.nodes: dict[tuple, Node] = {}  # (path, call) -> Node, in file order
+        self.outputs: list = []  # per model output: the Tensors it stands for (one, except in odd configs)
+        self._scopes: dict[str, _Scope] = {}
+        self._users: dict[tuple, list] = {}
+        self._memo: dict = {}
+        graph = model.graph
+        if graph.opaque:
+            return
+        top = _Scope(graph, "")
+        self._collect(top, rows)
+        self.outputs = [self._resolve(top, ref) for ref in graph.outputs]
+        for node in self.nodes.values():
+            for slot, tensors in enumerate(node.inputs):
+                for path, call, _ in tensors:
+                    self._users.setdefault((path, call), []).append((node, slot))
+
+    def _collect(self, scope: _Scope, rows: dict) -> None:
+        """A node for every call of every layer of one (sub)model, nested models opened up."""
+        for layer in scope.graph.layers:
+            path = scope.path(layer.name)
+            row = rows.get(path)
+            if row is None:
+                continue
+            if layer.submodel is not None:
+                self._scopes[path] = inner = _Scope(layer.submodel, path, scope, layer)
+                self._collect(inner, rows)
+                continue
+            if layer.class_name == "InputLayer" and not layer.calls:
+                if scope.owner is None or not scope.owner.calls:  # a model input, or a nested one never fed
+                    self.nodes[(path, 0)] = Node(path, 0, row)
+                continue
+            for c, call in enumerate(layer.calls):
+                self.nodes[(path, c)] = Node(path, c, row, [self._resolve(scope, ref) for ref in call.inputs])
+
+    def _resolve(self, scope: _Scope, ref) -> list:
+        """The Tensors a reference in a scope's graph stands for (through nested-model boundaries)."""
+        key = (scope.prefix, ref.layer, ref.call, ref.index)
+        if key in self._memo:
+            return self._memo[key]
+        self._memo[key] = []  # a cycle in a hostile config resolves to nothing
+        out: list = []
+        layer = scope.by_name.get(ref.layer)
+        path = scope.path(ref.layer)
+        if layer is None:
+            pass
+        elif layer.submodel is not None:
+            inner = self._scopes.get(path)
+            if inner is not None and not layer.submodel.opaque and ref.index < len(layer.submodel.outputs):
+                out = self._resolve(inner, layer.submodel.outputs[ref.index])
+        elif layer.class_name == "InputLayer" and scope.owner is not None and scope.owner.calls:
+            position = next((i for i, r in enumerate(scope.graph.inputs) if r.layer == layer.name), None)
+            for call in scope.owner.calls:  # a nested model called twice is fed twice
+                if position is not None and position < len(call.inputs):
+                    out += self._resolve(scope.parent, call.inputs[position])
+        else:
+            out = [(path, ref.call, ref.index)]
+        self._memo[key] = out
+        return out
+
+    # -- questions the rules ask --
+
+    def producer(self, node: Node, slot: int = 0) -> Optional[Node]:
+        """The node that feeds input `slot` of `node`, when exactly one does."""
+        if slot >= len(node.inputs) or len(node.inputs[slot]) != 1:
+            return None
+        path, call, _ = node.inputs[slot][0]
+        return self.nodes.get((path, call))
+
+    def users(self, node: Node) -> list:
+        """(node, slot) of every consumer of any output of `node`."""
+        return self._users.get((node.path, node.call), [])
+
+    def is_output(self, node: Node) -> bool:
+        return any((path, call) == (node.path, node.call) for out in self.outputs for path, call, _ in out)
+
+    @staticmethod
+    def sole_input(node: Node) -> bool:
+        return len(node.inputs) == 1
+
+    def first_calls(self) -> Iterator[Node]:
+        """Each layer once: a shared layer is judged on its first call."""
+        for node in self.nodes.values():
+            if node.call == 0:
+                yield node
+
+
+_last: list = [None, None]
+
+
+def wiring(model) -> Wiring:
+    """The model's Wiring, built once per model (every rule of a run asks for the same one)."""
+    ref = _last[0]
+    if ref is not None and ref() is model:
+        return _last[1]
+    built = Wiring(model)
+    _last[0], _last[1] = weakref.ref(model), built
+    return built
+
+
+# ---- small readers of configs ----------------------------------------------------------------------
+
+
+def _number(value) -> Optional[float]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _ints(value, n: int) -> Optional[tuple]:
+    """An int or a list of ints (kernel_size, strides ...) as an n-tuple; None if malformed."""
+    if isinstance(value, (list, tuple)):
+        if len(value) == 1:
+            value = value[0]
+        elif len(value) == n and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return tuple(value)
+        else:
+            return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * n
+    return None
+
+
+def _data_format(config: dict) -> str:
+    return config.get("data_format") or "channels_last"
+
+
+def _spatial_axes(rank: int, fmt: str) -> list:
+    return list(range(2, rank)) if fmt == "channels_first" else list(range(1, rank - 1))
+
+
+def _linear(config: dict) -> bool:
+    return activation_name(config.get("activation")) == "linear"
+
+
+def _params(n: int) -> str:
+    return f"{n:,} param{'s' if n != 1 else ''}"
+
+
+def _dims_x(dims) -> str:
+    return "×".join(str(d) for d in dims)
+
+
+def _dilated(win) -> str:
+    return f" spanning {_dims_x(win.kernel)} dilated" if win.kernel != win.taps else ""
+
+
+AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
+@dataclass
+class Window:
+    """A sliding conv's or pool's geometry along its spatial axes."""
+
+    taps: tuple  # kernel_size or pool_size
+    kernel: tuple  # the extent it covers (dilation included)
+    strides: tuple
+    padding: str
+    axes: list  # the spatial axes of the input
+    kind: str  # "kernel" or "pool"
+
+
+def _window(node: Node) -> Optional[Window]:
+    shape = node.input_shape()
+    if shape is None or len(shape) < 3:
+        return None
+    cfg = node.config
+    n = len(shape) - 2
+    if node.cls in WINDOW_POOLS:
+        kernel = _ints(cfg.get("pool_size") or 2, n)
+        strides = kernel if cfg.get("strides") is None else _ints(cfg.get("strides"), n)
+        dilation, kind = (1,) * n, "pool"
+    else:
+        kernel = _ints(cfg.get("kernel_size"), n)
+        strides = _ints(cfg.get("strides") or 1, n)
+        dilation, kind = _ints(cfg.get("dilation_rate") or 1, n), "kernel"
+    if kernel is None or strides is None or dilation is None or min(kernel + strides + dilation) < 1:
+        return None
+    extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    return Window(kernel, extent, strides, str(cfg.get("padding") or "valid").lower(),
+                  _spatial_axes(len(shape), _data_format(cfg)), kind)
+
+
+# ---- the rules --------------------------------------------------------------------------------------
+
+
+@register
+class DenseParameterHotspot(Rule):
+    code = "MA301"
+    name = "dense-parameter-hotspot"
+    severity = Severity.WARNING
+    summary = "One Dense after a Flatten holds most of the model's params"
+    options = {"share": 0.5, "min_params": 1_000_000}
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        _check_range(self, "share", 0.0, 1.0)
+        if isinstance(self.opts["min_params"], bool) or not isinstance(self.opts["min_params"], int) \
+                or self.opts["min_params"] < 0:
+            _bad_option(self, "min_params", "a non-negative integer")
+
+    def check(self, model) -> Iterator[Finding]:
+        total = model.total_params
+        if not total:
+            return
+        w = wiring(model)
+        for node in w.first_calls():
+            if node.cls != "Dense":
+                continue
+            params = node.row.params
+            if params <= self.opts["min_params"] or params / total <= self.opts["share"]:
+                continue
+            flatten = _upstream(w, node, DROPOUT_LAYERS)
+            if flatten is None or flatten.cls != "Flatten":
+                continue
+            source = flatten.input_shape()
+            features = (node.input_shape() or (None,))[-1]
+            units = node.config.get("units")
+            why = (f"Flatten '{flatten.path}' turns every position of its {fmt_shape(source)} input into a "
+                   f"feature ({features:,} of them) and the Dense connects each one to each of its {units} units"
+                   if source is not None and isinstance(features, int) else f"it is fed by Flatten '{flatten.path}'")
+            yield self.finding(
+                node.path,
+                f"Dense '{node.path}' holds {_params(params)}, {params / total:.1%} of the model's {total:,}: "
+                f"{why}; {_pooled_alternative(flatten, source, units, params)}downsample further before "
+                "flattening",
+            )
+
+
+@register
+class BiasBeforeBatchnorm(Rule):
+    code = "MA302"
+    name = "bias-before-batchnorm"
+    severity = Severity.INFO
+    summary = "A Conv/Dense bias that the BatchNormalization right after it cancels"
+
+    def check(self, model) -> Iterator[Finding]:
+        w = wiring(model)
+        for node in w.first_calls():
+            cfg = node.config
+            if node.cls not in BIASED_LAYERS or not cfg.get("use_bias", True) or not _linear(cfg):
+                continue
+            shape = node.output_shape()
+            if shape is None or w.is_output(node):
+                continue
+            users = w.users(node)
+            if not users or not all(u.cls in BATCHNORM_LAYERS and u.config.get("center", True)
+                                    and _bn_axis(u, len(shape)) == _feature_axis(node, len(shape))
+                                    for u, _ in users):
+                continue
+            bn = users[0][0]
+            n = shape[_feature_axis(node, len(shape))]
+            size = f"{n:,} values" if isinstance(n, int) else "one value per unit"
+            yield self.finding(
+                node.path,
+                f"{node.where()} adds a bias ({size}, use_bias=True) that {bn.where()} removes again: it "
+                f"subtracts the batch mean of each {'unit' if node.cls == 'Dense' else 'channel'}, bias included, "
+                "and adds its own learned offset "
+                "(beta, center=True), so the bias gets no gradient and never learns; pass use_bias=False",
+            )
+
+
+@register
+class DropoutBeforeBatchnorm(Rule):
+    code = "MA303"
+    name = "dropout-before-batchnorm"
+    severity = Severity.WARNING
+    summary = "Dropout feeds straight into BatchNormalization: its statistics shift at inference"
+
+    def check(self, model) -> Iterator[Finding]:
+        w = wiring(model)
+        for node in w.first_calls():
+            if node.cls not in BATCHNORM_LAYERS:
+                continue
+            drop = _upstream(w, node, SHAPE_LAYERS)
+            if drop is None or drop.cls not in DROPOUT_LAYERS:
+                continue
+            rate = _number(drop.config.get("rate"))
+            if not rate:
+                continue
+            scaled = f" and the rest scaled by {1 / (1 - rate):.3g}" if rate < 1 else ""
+            yield self.finding(
+                node.path,
+                f"{drop.where()} (rate {rate:g}) feeds {node.where()}: in training the BatchNormalization learns "
+                f"its moving variance from inputs with {rate:.0%} of the values dropped{scaled}, but at inference "
+                "the dropout is off and the variance is different, so the normalized values shift (the "
+                "'variance shift'); put the Dropout after the BatchNormalization",
+            )
+
+
+@register
+class LinearStack(Rule):
+    code = "MA304"
+    name = "linear-stack"
+    severity = Severity.WARNING
+    summary = "A linear Dense feeds another Dense with nothing nonlinear between: one linear map"
+    options = {"allow_bottleneck": True}
+
+    def check(self, model) -> Iterator[Finding]:
+        w = wiring(model)
+        for node in w.first_calls():
+            if node.cls != "Dense":
+                continue
+            first = _upstream(w, node, DROPOUT_LAYERS | SHAPE_LAYERS | {"Activation"}, linear_activation=True,
+                              sole_user=True)
+            if first is None or first.cls != "Dense" or not _linear(first.config):
+                continue
+            if w.is_output(first):
+                continue
+            in_dim = (first.input_shape() or (None,))[-1]
+            mid = first.config.get("units")
+            out = node.config.get("units")
+            if not all(isinstance(d, int) for d in (in_dim, mid, out)):
+                continue
+            if self.opts["allow_bottleneck"] and mid < min(in_dim, out):
+                continue  # a low-rank factorization: fewer weights than one Dense, and deliberate
+            one = in_dim * out + (out if node.config.get("use_bias", True) else 0)
+            two = first.row.params + node.row.params
+            cost = (f"which a single Dense({out}) computes with {_params(one)} instead of {two:,}" if one < two else
+                    f"one of rank at most {mid} (a linear bottleneck: nothing nonlinear is learned in it)")
+            yield self.finding(
+                node.path,
+                f"Dense '{first.path}' has no activation (linear) and feeds Dense '{node.path}' with nothing "
+                f"nonlinear between: together they compute one linear map of the {in_dim} inputs, {cost}; "
+                f"give Dense '{first.path}' an activation (e.g. activation='relu'), or merge the two",
+            )
+
+
+@register
+class DoubleActivation(Rule):
+    code = "MA305"
+    name = "double-activation"
+    severity = Severity.WARNING
+    summary = "The same activation applied twice in a row"
+
+    def check(self, model) -> Iterator[Finding]:
+        w = wiring(model)
+        for node in w.first_calls():
+            if node.cls not in ACTIVATION_LAYERS:
+                continue  # a Dense or conv computes before it activates: an activation before it is fine
+            second = _activation_applied(node)
+            if second is None:
+                continue
+            # elementwise activations commute with rearrangements; softmax only with shape-keeping layers
+            passing = DROPOUT_LAYERS | {"Identity", "Activation"}
+            if second[0] not in ("softmax", "log_softmax"):
+                passing = passing | SHAPE_LAYERS | {"Permute"} | WINDOW_POOLS
+            before = _upstream(w, node, passing, linear_activation=True)
+            if before is None or _activation_applied(before) != second:
+                continue
+            yield self.finding(node.path, _double_message(before, node, second))
+
+
+@register
+class DroppedInputRows(Rule):
+    code = "MA306"
+    name = "dropped-input-rows"
+    severity = Severity.INFO
+    summary = "A 'valid' conv or pool whose stride does not tile its input: the last rows are ignored"
+
+    def check(self, model) -> Iterator[Finding]:
+        w = wiring(model)
+        for node in w.first_calls():
+            if node.cls not in SLIDING_CONVS | WINDOW_POOLS:
+                continue
+            win = _window(node)
+            if win is None or win.padding != "valid":
+                continue
+            shape = node.input_shape()
+            names = AXIS_NAMES.get(len(win.axes), ())
+            lost = []
+            for i, axis in enumerate(win.axes):
+                n, k, s = shape[axis], win.kernel[i], win.strides[i]
+                if n is None or n < k or s == 1 or (n - k) % s == 0:
+                    continue
+                rest = (n - k) % s
+                name = names[i] if i < len(names) else f"axis {axis}"
+                lost.append(f"along its {name} of {n}, the {win.kind} windows cover the first {n - rest} and the "
+                            f"last {rest} never {'reaches' if rest == 1 else 'reach'} the output")
+            if not lost:
+                continue
+            yield self.finding(
+                node.path,
+                f"{node.where()} ({win.kind} {_dims_x(win.taps)}{_dilated(win)}, stride {_dims_x(win.strides)}, "
+                f"padding 'valid') on input {fmt_shape(shape)}: " + "; ".join(lost)
+                + "; use padding='same', or an input size the stride tiles",
+            )
+
+
+@register
+class SpatialCollapse(Rule):
+    code = "MA307"
+    name = "spatial-collapse"
+    severity = Severity.WARNING
+    summary = "A conv or pool with kernel or stride > 1 runs over a spatial axis already of size 1"
+
+    def check(self, model) -> Iterator[Finding]:
+        w = wiring(model)
+        for node in w.first_calls():
+            if node.cls not in SLIDING_CONVS | WINDOW_POOLS:
+                continue
+            win = _window(node)
+            shape, out = node.input_shape(), node.output_shape()
+            if win is None or out is None or any(d is not None and d <= 0 for d in out):
+                continue  # a dimension shrunk to nothing is MA105's error
+            names = AXIS_NAMES.get(len(win.axes), ())
+            flat = [i for i, axis in enumerate(win.axes)
+                    if shape[axis] == 1 and (win.taps[i] > 1 or win.strides[i] > 1)]
+            if not flat:
+                continue
+            which = " and ".join(names[i] if i < len(names) else f"axis {win.axes[i]}" for i in flat)
+            waste = ""
+            if win.kind == "kernel":
+                used = math.prod(1 if i in flat else win.taps[i] for i in range(len(win.axes)))
+                full = math.prod(win.taps)
+                if used < full:
+                    meets = "meets" if used == 1 else "meet"
+                    waste = (f": only {used} of the {full} kernel positions ever {meets} data, the others meet "
+                             f"padding, so {1 - used / full:.0%} of its kernel weights never learn")
+            cause = _collapsed_at(w, node, [win.axes[i] for i in flat])
+            yield self.finding(
+                node.path,
+                f"{node.where()} runs a {win.kind} of {_dims_x(win.taps)} with stride {_dims_x(win.strides)} "
+                f"over input {fmt_shape(shape)}, whose {which} {'is' if len(flat) == 1 else 'are'} already 1"
+                f"{cause}{waste or ': there is nothing left to slide over'}; use fewer downsampling steps or "
+                "a larger input, or a kernel and stride of 1 along that axis",
+            )
+
+
+@register
+class ClassifierOutputRank(Rule):
+    code = "MA308"
+    name = "classifier-output-rank"
+    severity = Severity.WARNING
+    summary = "A classifier's output Dense runs on a map that still has spatial axes"
+
+    def check(self, model) -> Iterator[Finding]:
+        graph = model.graph
+        if graph.objective is None:
+            return
+        w = wiring(model)
+        names = graph.output_names if len(graph.output_names) == len(graph.outputs) else \
+            tuple(ref.layer for ref in graph.outputs)
+        units = [shape[-1] if shape else None for shape in model.output_shapes]
+        inner = graph.config.get("config") if isinstance(graph.config, dict) else None
+        by_name = isinstance(inner, dict) and isinstance(inner.get("output_layers"), dict)
+        assigned = assign(graph.objective, list(names), dict_outputs=by_name, units=units).losses
+        for name, output_losses, tensors in zip(names, assigned, w.outputs):
+            losses = [loss for loss in output_losses if loss.family.is_crossentropy]
+            if not losses or len(tensors) != 1:
+                continue
+            path, call, _ = tensors[0]
+            node = w.nodes.get((path, call))
+            while node is not None and node.cls != "Dense" and _activation_only(node):
+                node = w.producer(node)
+            if node is None or node.cls != "Dense":
+                continue
+            shape, out = node.input_shape(), node.output_shape()
+            if shape is None or len(shape) < 4:
+                continue
+            yield self.finding(
+                node.path,
+                f"output '{name}' is Dense '{node.path}' applied to {fmt_shape(shape)}, which still "
+                f"has {len(shape) - 2} spatial axes: a Dense acts on the last axis only, so the model predicts "
+                f"{fmt_shape(out)} (one prediction per position) while {losses[0].described} scores one per "
+                f"sample; add a Flatten or GlobalAveragePooling{len(shape) - 2}D before the Dense",
+            )
+
+
+@register
+class FrozenModel(Rule):
+    code = "MA309"
+    name = "frozen-model"
+    severity = Severity.WARNING
+    summary = "A compiled model with no trainable params"
+
+    def check(self, model) -> Iterator[Finding]:
+        if model.graph.objective is None or not model.total_params or model.trainable_params:
+            return
+        yield self.finding(
+            None,
+            f"the model is compiled for training but all {_params(model.total_params)} are non-trainable "
+            "(trainable=False on the model or on every layer): fit() updates nothing; unfreeze the layers "
+            "to train (at least the head, for transfer learning), or save it uncompiled for inference",
+        )
+
+
+@register
+class HighDropoutRate(Rule):
+    code = "MA310"
+    name = "high-dropout-rate"
+    severity = Severity.WARNING
+    summary = "A dropout rate of 0.8 or more (configurable); a rate of 0 is info"
+    options = {"high_rate": 0.8}
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        _check_range(self, "high_rate", 0.0, 1.0)
+
+    def check(self, model) -> Iterator[Finding]:
+        high = self.opts["high_rate"]
+        for row in model.rows:
+            for cls, key, rate in _dropout_rates(row.layer.class_name, row.layer.config):
+                if cls in DROPOUT_LAYERS and key == "rate" and rate == 0:
+                    yield self.finding(
+                        row.path,
+                        f"{row.layer.class_name} '{row.path}' has rate 0: it does nothing; remove it, or set the "
+                        "rate you meant",
+                        severity=Severity.INFO,
+                    )
+                elif rate >= high:
+                    if cls == "GaussianDropout":
+                        effect = (f"multiplies every value by noise of mean 1 and standard deviation "
+                                  f"{math.sqrt(rate / (1 - rate)):.3g}" if rate < 1 else "drowns the values in noise")
+                    else:
+                        kept = f"; the {1 - rate:.0%} it keeps are scaled by {1 / (1 - rate):.3g}" if rate < 1 else ""
+                        effect = f"drops {rate:.0%} of the values{kept}"
+                    yield self.finding(
+                        row.path,
+                        f"{row.layer.class_name} '{row.path}'{_wrapped(row.layer.class_name, cls)} has {key} "
+                        f"{rate:g} (at or above "
+                        f"{high:g}): in every training step it "
+                        f"{effect}, so the layers after it learn from noise and training converges slowly or not "
+                        "at all; rates of 0.1 to 0.5 are usual",
+                    )
+
+
+@register
+class BatchnormWrongAxis(Rule):
+    code = "MA311"
+    name = "batchnorm-wrong-axis"
+    severity = Severity.WARNING
+    summary = "A BatchNormalization normalizes an axis that does not hold the channels"
+
+    def check(self, model) -> Iterator[Finding]:
+        w = wiring(model)
+        for node in w.first_calls():
+            if node.cls not in BATCHNORM_LAYERS or node.config.get("virtual_batch_size"):
+                continue
+            shape = node.input_shape()
+            if shape is None or len(shape) < 3:
+                continue
+            axis = _bn_axis(node, len(shape))
+            layout = _layout(w, node)
+            if axis is None or layout is None:
+                continue
+            fmt, source, upstream = layout
+            channel = 1 if fmt == "channels_first" else len(shape) - 1
+            size = shape[axis]
+            if axis == channel or axis == 0 or size is None:
+                continue
+            vectors = len(node.row.expected_weights or ()) or 4
+            said = (f"{source.where()} {'before' if upstream else 'after'} it is {fmt}"
+                    if "data_format" in source.config else f"{source.where()} before it puts its features last")
+            yield self.finding(
+                node.path,
+                f"{node.where()} normalizes axis {node.config.get('axis')} of its input {fmt_shape(shape)}, of "
+                f"size {size} (so it holds {vectors} × {size} = {node.row.params:,} params), but the channels "
+                f"are on axis {channel} (size {shape[channel]}; {said}): it learns one mean and variance per "
+                f"{_axis_role(axis, len(shape), fmt)} instead of per channel; use "
+                f"axis={-1 if fmt == 'channels_last' else 1}",
+            )
+
+
+@register
+class ConstantInitializer(Rule):
+    code = "MA312"
+    name = "constant-initializer"
+    severity = Severity.INFO
+    summary = "A learnable layer's kernel starts as Zeros/Ones/Constant: all its units start identical"
+
+    def check(self, model) -> Iterator[Finding]:
+        for row in model.rows:
+            cfg = row.layer.config
+            if row.layer.submodel is not None or not isinstance(cfg, dict):
+                continue
+            units = cfg.get("units", cfg.get("filters"))
+            kind = "filters" if "filters" in cfg else "units"
+            if units == 1:
+                continue  # a single unit has no twin to stay identical to
+            for key in KERNEL_INITIALIZERS:
+                init = _constant_initializer(cfg.get(key))
+                if init is None:
+                    continue
+                count = f"its {units} {kind}" if isinstance(units, int) else f"all its {kind}"
+                yield self.finding(
+                    row.path,
+                    f"{row.layer.class_name} '{row.path}' starts its {key.replace('_initializer', '')} weights "
+                    f"from {init}: {count} compute the same thing and get the same gradient from it, so they "
+                    "can only become different through the layers around them; use a random initializer "
+                    "(the default glorot_uniform, or he_normal before relu)",
+                )
+
+
+@register
+class DeadLayer(Rule):
+    code = "MA313"
+    name = "dead-layer"
+    severity = Severity.WARNING
+    summary = "A layer in the config that no model output depends on"
+
+    def check(self, model) -> Iterator[Finding]:
+        w = wiring(model)
+        if model.graph.opaque or not w.outputs:
+            return
+        live: set = set()
+        todo = [(path, call) for out in w.outputs for path, call, _ in out]
+        while todo:
+            key = todo.pop()
+            if key in live:
+                continue
+            live.add(key)
+            node = w.nodes.get(key)
+            if node is not None:
+                todo.extend((p, c) for tensors in node.inputs for p, c, _ in tensors)
+        live_paths = {path for path, _ in live}
+        node_paths = {path for path, _ in w.nodes}
+        dead_models: list = []
+        for row in model.rows:
+            if any(row.path.startswith(prefix + "/") for prefix in dead_models):
+                continue
+            if row.layer.submodel is not None:
+                if not any(p.startswith(row.path + "/") for p in live_paths):
+                    dead_models.append(row.path)
+                    yield self.finding(row.path, self._message(row, nested=True))
+                continue
+            if row.path in live_paths:
+                continue
+            if row.layer.class_name == "InputLayer" and row.path not in node_paths:
+                continue  # a nested model's input, fed from outside: a boundary, not a layer of its own
+            yield self.finding(row.path, self._message(row, nested=False))
+
+    @staticmethod
+    def _message(row, nested: bool) -> str:
+        if row.layer.class_name == "InputLayer":
+            return (f"input '{row.path}' is one of the model's inputs but no output depends on it: every caller "
+                    "must feed it and the model ignores it; remove it from the inputs, or connect it")
+        weights = f" ({_params(row.params)} saved and loaded for nothing)" if row.params else ""
+        never = "" if row.layer.calls or nested else " (it is never called)"
+        return (f"{row.layer.class_name} '{row.path}'{weights} is in the config{never} but no model output depends "
+                "on it; remove it, or add its output to the model's outputs")
+
+
+# ---- shared helpers ----------------------------------------------------------------------------------
+
+
+def _bad_option(rule: Rule, key: str, what: str):
+    from modelaudit.errors import ConfigError
+
+    raise ConfigError(f"rule {rule.code} ({rule.name}): option {key} must be {what}, not {rule.opts[key]!r}")
+
+
+def _check_range(rule: Rule, key: str, low: float, high: float) -> None:
+    value = _number(rule.opts[key])
+    if value is None or not low < value <= high:
+        _bad_option(rule, key, f"a number above {low:g} and at most {high:g}")
+    rule.opts[key] = value
+
+
+def _pooled_alternative(flatten: Node, source, units, params: int) -> str:
+    """'a GlobalAveragePooling2D ... would ...; or ': what pooling instead of flattening would cost."""
+    if source is None or len(source) < 3 or not isinstance(units, int):
+        return ""
+    fmt = _data_format(flatten.config)
+    channels = source[1] if fmt == "channels_first" else source[-1]
+    spatial = [source[a] for a in _spatial_axes(len(source), fmt)]
+    if channels is None:
+        return ""
+    pooled = (channels + 1) * units
+    return (f"a GlobalAveragePooling{len(spatial)}D instead of the Flatten would feed it {channels:,} features "
+            f"({_params(pooled)}, {params // pooled:,}× fewer), or ")
+
+
+def _upstream(w: Wiring, node: Node, passing, *, linear_activation: bool = False, sole_user: bool = False):
+    """The first node before `node` (along its single input) that is not a `passing` layer.
+
+    An Activation passes only when it is linear and `linear_activation` asks for it; with `sole_user`,
+    every node on the way must feed nothing but the next one.
+    """
+    if not w.sole_input(node):
+        return None
+    current = node
+    for _ in range(MAX_WALK):
+        prev = w.producer(current)
+        if prev is None:
+            return None
+        if sole_user and len(w.users(prev)) != 1:
+            return None
+        if prev.cls in passing and (prev.cls != "Activation" or (linear_activation and _linear(prev.config))):
+            if not w.sole_input(prev):
+                return None
+            current = prev
+            continue
+        return prev
+    return None
+
+
+def _activation_only(node: Node) -> bool:
+    """A node that only applies an activation or dropout (the output's head may end with these)."""
+    if node.cls in DROPOUT_LAYERS or node.cls in ("Activation", "Softmax", "ReLU", "LeakyReLU", "ELU", "Identity"):
+        return len(node.inputs) == 1
+    return False
+
+
+def _feature_axis(node: Node, rank: int) -> int:
+    if node.cls == "Dense":
+        return rank - 1
+    return 1 if _data_format(node.config) == "channels_first" else rank - 1
+
+
+def _bn_axis(node: Node, rank: int) -> Optional[int]:
+    axis = node.config.get("axis", -1)
+    if isinstance(axis, list) and len(axis) == 1:
+        axis = axis[0]
+    if isinstance(axis, bool) or not isinstance(axis, int) or not -rank <= axis < rank:
+        return None
+    return axis % rank
+
+
+def _layout(w: Wiring, node: Node):
+    """(data format, the node that says so, found upstream?) for the tensor a node reads; None if unknown.
+
+    Upstream first: the nearest layer with a data_format, or one whose features are last by
+    construction (Dense, RNN, attention); then downstream through layers that keep the layout.
+    """
+    current = node
+    for _ in range(MAX_WALK):
+        prev = w.producer(current)
+        if prev is None:
+            break
+        if "data_format" in prev.config and prev.cls not in ("Flatten",):
+            return _data_format(prev.config), prev, True
+        if prev.cls in FEATURES_LAST:
+            return "channels_last", prev, True
+        if prev.cls not in LAYOUT_KEEPING:
+            break
+        current = prev
+    current = node
+    for _ in range(MAX_WALK):
+        users = w.users(current)
+        if len(users) != 1:
+            return None
+        nxt = users[0][0]
+        if "data_format" in nxt.config and nxt.cls not in ("Flatten",):
+            return _data_format(nxt.config), nxt, False
+        if nxt.cls not in LAYOUT_KEEPING:
+            return None
+        current = nxt
+    return None
+
+
+def _axis_role(axis: int, rank: int, fmt: str) -> str:
+    spatial = _spatial_axes(rank, fmt)
+    if rank == 3:
+        return "time step"
+    if rank == 4 and axis in spatial:
+        return ("row", "column")[spatial.index(axis)]
+    return "position along that axis"
+
+
+def _collapsed_at(w: Wiring, node: Node, axes: list) -> str:
+    """' (since <layer>)': the layer upstream that brought those axes down to 1, when one did."""
+    current = node
+    for _ in range(MAX_WALK):
+        prev = w.producer(current)
+        if prev is None:
+            return ""
+        before = prev.input_shape()
+        after = prev.output_shape()
+        if prev.cls == "InputLayer":
+            return " (the model's input has size 1 there)"
+        if before is None or after is None or len(before) != len(after):
+            return ""
+        if any(before[a] is not None and before[a] > 1 for a in axes):
+            return f" since {prev.where()} turned {fmt_shape(before)} into {fmt_shape(after)}"
+        current = prev
+    return ""
+
+
+def _activation_applied(node: Node):
+    """(activation name, its parameters) of what a node applies last, or None (linear, unknown, other)."""
+    cls, cfg = node.cls, node.config
+    if cls in ACTIVATED_LAYERS or cls == "Activation":
+        name = activation_name(cfg.get("activation"))
+        if name is None or name == "linear":
+            return None
+        if name in ("softmax", "log_softmax"):
+            return name, _axes_of(node, -1)
+        if name == "leaky_relu":
+            return name, 0.2
+        return name, None
+    if cls == "ReLU":
+        top, slope, threshold = (_number(cfg.get(k)) for k in ("max_value", "negative_slope", "threshold"))
+        if slope or threshold:
+            return "relu", (top, slope, threshold)
+        if top is None:
+            return "relu", None
+        return ("relu6", None) if top == 6 else ("relu", (top, None, None))
+    if cls == "Softmax":
+        return "softmax", _axes_of(node, cfg.get("axis", -1))
+    if cls == "LeakyReLU":
+        slope = _number(cfg.get("negative_slope", cfg.get("alpha", 0.3)))
+        return "leaky_relu", slope
+    if cls == "ELU":
+        alpha = _number(cfg.get("alpha", 1.0))
+        return ("elu", None) if alpha == 1.0 else ("elu", alpha)
+    return None
+
+
+def _axes_of(node: Node, axis):
+    shape = node.output_shape()
+    axes = axis if isinstance(axis, list) else [axis]
+    if shape is None or not all(isinstance(a, int) and not isinstance(a, bool) and -len(shape) <= a < len(shape)
+                                for a in axes):
+        return ("?", tuple(axes) if all(isinstance(a, int) for a in axes) else None)
+    return tuple(sorted(a % len(shape) for a in axes))
+
+
+def _how(node: Node, name: str) -> str:
+    if node.cls in ACTIVATED_LAYERS:
+        return f"{node.where()} (activation='{name}')"
+    return node.where()
+
+
+def _double_message(first: Node, second: Node, act) -> str:
+    name = act[0]
+    head = f"{_how(first, name)} already applies {name} and {second.where()} applies it again"
+    if name in ("relu", "relu6"):
+        why = f"{name} of a {name} output changes nothing, so the second one only costs a pass over the data"
+    elif name in ("softmax",):
+        shape = second.output_shape()
+        axes = act[1] if act[1] and act[1][0] != "?" else None
+        n = math.prod(shape[a] for a in axes) if shape and axes and all(shape[a] for a in axes) else None
+        cap = (f" (with {n} classes no probability can exceed e/(e+{n - 1}) = "
+               f"{math.e / (math.e + n - 1):.0%})" if n and n > 1 else "")
+        why = ("softmax of probabilities is nearly uniform: inputs in [0, 1] differ by at most 1, so the outputs "
+               f"stay within a factor e of each other{cap} and the loss can barely push them apart")
+    elif name == "sigmoid":
+        why = "sigmoid of values in (0, 1) lands in (0.5, 0.73): the output can never go below 0.5"
+    elif name == "tanh":
+        why = "tanh of values in (-1, 1) lands in (-0.76, 0.76): the output can never reach ±1"
+    else:
+        why = f"{name} applied to its own output distorts the range the next layer and the loss expect"
+    return f"{head}: {why}; keep one of the two"
+
+
+def _dropout_rates(cls: str, cfg) -> list:
+    """(class, config key, rate) of every dropout a layer applies, wrapped layers' included."""
+    if not isinstance(cfg, dict):
+        return []
+    keys: tuple = ()
+    if cls in DROPOUT_LAYERS:
+        keys = ("rate",)
+    elif cls in RECURRENT_LAYERS:
+        keys = ("dropout", "recurrent_dropout")
+    elif cls in ("MultiHeadAttention", "Attention", "AdditiveAttention"):
+        keys = ("dropout",)
+    elif cls in ("Bidirectional", "TimeDistributed"):  # the wrapped layer (Bidirectional's copies share it)
+        inner = cfg.get("layer")
+        if isinstance(inner, dict) and isinstance(inner.get("class_name"), str):
+            return _dropout_rates(inner["class_name"], inner.get("config"))
+    out = []
+    for key in keys:
+        rate = _number(cfg.get(key))
+        if rate is not None:
+            out.append((cls, key, rate))
+    return out
+
+
+def _wrapped(outer: str, inner: str) -> str:
+    return "" if outer == inner else f" (its {inner})"
+
+
+def _constant_initializer(init) -> Optional[str]:
+    """'Zeros', 'Ones' or 'Constant(0.5)' when a serialized initializer is one of those, else None."""
+    config = {}
+    if isinstance(init, dict):
+        module = init.get("module")
+        if isinstance(module, str) and not module.startswith(("keras", "tf_keras", "tensorflow")):
+            return None
+        name, config = init.get("class_name"), init.get("config") or {}
+    else:
+        name = init
+    if not isinstance(name, str):
+        return None
+    canonical = CONSTANT_INITIALIZERS.get(name.lower())
+    if canonical == "Constant":
+        value = _number(config.get("value", 0.0)) if isinstance(config, dict) else None
+        return f"Constant({value:g})" if value is not None else "Constant"
+    return canonical
+
+
+__all__ = ["Wiring", "Node", "wiring"]
