@@ -15,7 +15,8 @@ def normalize_dtype(dtype):
     Keras 2 a string or a Policy object ({"class_name": "Policy", "config": {"name": ...}}).
     """
     if isinstance(dtype, dict):
-        name = (dtype.get("config") or {}).get("name")
+        config = dtype.get("config")
+        name = config.get("name") if isinstance(config, dict) else None
     else:
         name = dtype
     if not isinstance(name, str):
