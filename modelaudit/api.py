@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
 from modelaudit.engine import Finding, Settings, run_rules
-from modelaudit.errors import ModelReadError
+from modelaudit.errors import ModelReadError, one_line
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".json")
 
@@ -116,19 +116,36 @@ def audit_model(model: Any, settings: Settings, name: Optional[str] = None) -> F
     try:
         graph = live.read(model)
     except ModelReadError as exc:
-        return FileReport(name, error=str(exc))
+        return FileReport(name, error=one_line(exc))
     return _check_graph(name, graph, settings)
 
 
-def audit_file(path: str, settings: Settings) -> FileReport:
+def audit_file(path: str, settings: Settings, progress: Any = None) -> FileReport:
+    """`progress`: a terminal stream for --scan-weights' progress bar (the CLI passes stderr)."""
     from modelaudit import formats
 
     path = str(path)
+    scan = None
+    if wants_scan(settings, path):
+        from modelaudit.formats.scan import WeightScan
+
+        scan = WeightScan(progress=progress, label=path)
     try:
-        graph = formats.read(path)
+        graph = formats.read(path, scan)
     except ModelReadError as exc:
-        return FileReport(path, error=str(exc))
-    return _check_graph(path, graph, settings)
+        return FileReport(path, error=one_line(exc))
+    return _check_graph(path, graph, settings, scan)
+
+
+SCAN_RULES = ("MA108", "MA110")  # the rules that read weight data
+
+
+def wants_scan(settings: Settings, path: str) -> bool:
+    """--scan-weights, and a rule that reads the scan is enabled for this file: else nothing is read."""
+    if not settings.scan_weights:
+        return False
+    enabled = set(settings.enabled_codes()) - settings.ignored_for(path)
+    return any(code in enabled for code in SCAN_RULES)
 
 
 def recompute(graph):
@@ -148,11 +165,12 @@ def recompute(graph):
         raise ModelReadError(f"the config cannot be recomputed ({type(exc).__name__}: {text})") from None
 
 
-def _check_graph(path: str, graph, settings: Settings) -> FileReport:
+def _check_graph(path: str, graph, settings: Settings, scan=None) -> FileReport:
     try:
         inferred = recompute(graph)
     except ModelReadError as exc:
-        return FileReport(path, format=graph.format, error=str(exc))
+        return FileReport(path, format=graph.format, error=one_line(exc))
+    inferred.weight_scan = scan
     findings, internal = run_rules(inferred, settings, path)
     return FileReport(path, graph.format, None, findings, internal, inferred)
 

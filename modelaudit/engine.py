@@ -182,12 +182,16 @@ def run_rules(model, settings: Settings, path: str) -> tuple[list[Finding], list
         rule = settings.instantiate(code)
         rule.settings = settings
         try:
-            produced = list(rule.check(model))
+            produced = []
+            for f in rule.check(model):
+                f = replace(f, code=rule.code, name=rule.name, path=path)
+                produced.append(replace(f, severity=settings.severity_of(f)))
         except Exception as exc:  # containment: one broken rule never hides the others
-            internal.append(f"internal error in {code} {rule.name}: {type(exc).__name__}: {exc} (please report)")
+            from modelaudit.errors import one_line
+
+            text = " ".join(one_line(exc).split())[:300] or "no message"
+            internal.append(f"internal error in {code} {rule.name}: {type(exc).__name__}: {text} (please report)")
             continue
-        for f in produced:
-            f = replace(f, code=rule.code, name=rule.name, path=path)
-            findings.append(replace(f, severity=settings.severity_of(f)))
+        findings.extend(produced)
     findings.sort(key=lambda f: (-f.severity.rank, f.code, f.layer or ""))
     return findings, internal

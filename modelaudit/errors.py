@@ -7,3 +7,15 @@ class ModelReadError(Exception):
 
 class ConfigError(Exception):
     """The modelaudit configuration (pyproject.toml or flags) is wrong. One line."""
+
+
+_BREAKS = frozenset(chr(c) for c in range(32)) | {"\x7f", "\x85", "\u2028", "\u2029"}
+
+
+def one_line(text) -> str:
+    """`text` as one line: control characters and line separators (a hostile layer name may hold
+    any) are written as escapes (`\\n`, `\\x00`, `\\u2028`), so that a message stays one line."""
+    text = str(text)
+    if any(ch in _BREAKS for ch in text):
+        text = "".join(repr(ch)[1:-1] if ch in _BREAKS else ch for ch in text)
+    return text

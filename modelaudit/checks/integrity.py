@@ -164,3 +164,89 @@ class OpaqueModel(Rule):
                 f"graph: only the weights file's {len(model.unassigned_weights)} variables "
                 f"({model.total_params:,} params) are audited",
             )
+
+
+# ---- --scan-weights: what the weight data holds (formats/scan.py reads it; these rules only judge) ----
+
+
+def _scanned(model):
+    """(layer path or None, layer or None, stored Weight, its name in the layer's build() or None, facts)
+    for every variable the scan read. The name comes from pairing the recomputed weights with the
+    stored ones by shape, as the MA101-MA103 comparison does; without a recomputation, from the
+    stored path (legacy .h5 names variables, `dense/kernel:0`; Keras 3 numbers them, `vars/0`)."""
+    scan = getattr(model, "weight_scan", None)
+    if scan is None:
+        return
+    for row in model.rows:
+        stored = list(row.layer.weights or ())
+        if not stored:
+            continue
+        names = {}
+        left = list(stored)
+        for spec in row.expected_weights or ():
+            for s in left:
+                if tuple(s.shape) == tuple(spec.shape):
+                    names[id(s)] = spec.name
+                    left.remove(s)
+                    break
+        for w in stored:
+            facts = scan.facts.get(w.path)
+            if facts is not None:
+                yield row.path, row.layer, w, names.get(id(w)) or _name_from_path(w.path), facts
+    for w in model.unassigned_weights:
+        facts = scan.facts.get(w.path)
+        if facts is not None:
+            yield None, None, w, _name_from_path(w.path), facts
+
+
+def _name_from_path(path: str):
+    last = path.rsplit("/", 1)[-1].split(":", 1)[0]
+    return None if last.isdigit() else last
+
+
+def _owner(layer, path) -> str:
+    return f"{layer.class_name} '{path}': " if layer is not None else ""
+
+
+def _is_kernel(name) -> bool:
+    # kernel, depthwise_kernel, pointwise_kernel, recurrent_kernel, MultiHeadAttention's query/kernel;
+    # not LoRA's lora_kernel_b, which Keras initialises to zeros on purpose
+    last = (name or "").rsplit("/", 1)[-1]
+    return last == "kernel" or (last.endswith("_kernel") and not last.startswith("lora_"))
+
+
+@register
+class NonFiniteWeights(Rule):
+    code = "MA108"
+    name = "non-finite-weights"
+    severity = Severity.ERROR
+    summary = "With --scan-weights: a stored weight holds NaN or Inf"
+
+    def check(self, model):
+        for path, layer, weight, _, facts in _scanned(model):
+            if facts.skipped or not facts.nonfinite:
+                continue
+            parts = [f"{n:,} {what}" for n, what in ((facts.nan, "NaN"), (facts.posinf, "+Inf"), (facts.neginf, "-Inf")) if n]
+            yield self.finding(
+                path,
+                f"{_owner(layer, path)}stored weight {weight.path} of shape {fmt_shape(weight.shape)} holds "
+                f"{', '.join(parts)} of its {weight.size:,} values: every output computed through it is NaN or Inf",
+            )
+
+
+@register
+class AllZeroKernel(Rule):
+    code = "MA110"
+    name = "all-zero-kernel"
+    severity = Severity.WARNING
+    summary = "With --scan-weights: a learnable layer's kernel is entirely zeros"
+
+    def check(self, model):
+        for path, layer, weight, name, facts in _scanned(model):
+            if facts.skipped or not facts.all_zero or not _is_kernel(name):
+                continue
+            yield self.finding(
+                path,
+                f"{_owner(layer, path)}{name} {weight.path} of shape {fmt_shape(weight.shape)} is all zeros "
+                f"({weight.size:,} values): the layer outputs only its bias; never trained, or a broken export",
+            )

@@ -8,20 +8,24 @@ from modelaudit.graph import ModelGraph
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".json")
 
 
-def read(path: str) -> ModelGraph:
-    """Read any supported model file, chosen by its content. Raises ModelReadError with one line."""
+def read(path: str, scan=None) -> ModelGraph:
+    """Read any supported model file, chosen by its content. Raises ModelReadError with one line.
+
+    `scan`: a formats.scan.WeightScan, filled in while the weights are open (--scan-weights); a JSON
+    config has no weights and leaves it empty."""
     from modelaudit.formats.detect import HDF5, JSON, ZIP, detect
 
+    extra = {"scan": scan} if scan is not None else {}
     try:
         kind = detect(path)
         if kind == ZIP:
             from modelaudit.formats import keras_v3
 
-            return keras_v3.read(path)
+            return keras_v3.read(path, **extra)
         if kind == HDF5:
             from modelaudit.formats import legacy_h5
 
-            return legacy_h5.read(path)
+            return legacy_h5.read(path, **extra)
         if kind == JSON:
             from modelaudit.formats import json_config
 

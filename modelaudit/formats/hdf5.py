@@ -27,74 +27,123 @@ class Tree:
 
 
 def walk(group, prefix: str, file_size: int, tree: Tree | None = None, budget: list | None = None) -> Tree:
-    """Every dataset below `group` (iteratively, in name order with numeric parts sorted as numbers)."""
-    import h5py
+    """Every dataset below `group` (iteratively, in name order with numeric parts sorted as numbers).
+
+    Through h5py's low-level API: one link iteration per group and one open per object. The
+    high-level Group API costs three lookups per child (`get(getlink=True)`, `get`, and the
+    `isinstance` that opens it); on 10,000 layers that was most of a check's time (bench/README.md).
+    """
+    from h5py import h5d, h5g, h5l, h5o
 
     tree = tree if tree is not None else Tree()
     budget = budget if budget is not None else [MAX_OBJECTS]
-    stack = [(group, prefix, 0)]
+    stack = [(group.id, prefix, 0)]
+    # Every group walked: a hard link back to one (a cycle, or two links to one group, which Keras
+    # never writes) would otherwise make the walk exponential in the links, bounded only by the
+    # object budget after minutes.
+    seen = {group.id}
     while stack:
-        grp, path, depth = stack.pop()
+        gid, path, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise ModelReadError(f"HDF5 groups nested deeper than {MAX_DEPTH} levels")
-        children = []
-        for name in sorted(grp.keys(), key=natural_key):
+        links: list = []
+
+        def collect(name, info, links=links):
             budget[0] -= 1
             if budget[0] < 0:
-                raise ModelReadError(f"HDF5 file holds more than {MAX_OBJECTS} objects")
+                return 1  # stop the iteration; reported below
+            links.append((name, info.type))
+            return None
+
+        gid.links.iterate(collect, info=True)
+        if budget[0] < 0:
+            raise ModelReadError(f"HDF5 file holds more than {MAX_OBJECTS} objects")
+        named = sorted(((_text(raw), raw, kind) for raw, kind in links), key=lambda e: natural_key(e[0]))
+        children = []
+        for name, raw, kind in named:
             child_path = f"{path}/{name}" if path else name
-            link = grp.get(name, getlink=True)
-            if isinstance(link, h5py.ExternalLink):
-                tree.links.append((child_path, f"external link to {link.filename}:{link.path}"))
+            if kind == h5l.TYPE_EXTERNAL:
+                filename, target = gid.links.get_val(raw)
+                tree.links.append((child_path, f"external link to {_text(filename)}:{_text(target)}"))
                 continue
-            if isinstance(link, h5py.SoftLink):
-                tree.links.append((child_path, f"soft link to {link.path}"))
+            if kind == h5l.TYPE_SOFT:
+                tree.links.append((child_path, f"soft link to {_text(gid.links.get_val(raw))}"))
                 continue
-            obj = grp.get(name)
-            if isinstance(obj, h5py.Group):
+            if kind != h5l.TYPE_HARD:
+                raise ModelReadError(f"HDF5 link `{child_path}` is of a user-defined type, which Keras never writes")
+            obj = h5o.open(gid, raw)
+            if isinstance(obj, h5g.GroupID):
+                if obj in seen:
+                    raise ModelReadError(f"HDF5 group `{child_path}` is a second link to a group already read "
+                                         "(a cycle), which Keras never writes")
+                seen.add(obj)
                 children.append((obj, child_path, depth + 1))
-            elif isinstance(obj, h5py.Dataset):
-                tree.datasets[child_path] = dataset_weight(obj, child_path, file_size, tree)
+            elif isinstance(obj, h5d.DatasetID):
+                tree.datasets[child_path] = _dataset_weight(obj, child_path, file_size, tree, h5d)
         stack.extend(reversed(children))
     return tree
 
 
-def dataset_weight(dset, path: str, file_size: int, tree: Tree) -> Weight:
-    shape = tuple(int(d) for d in dset.shape) if dset.shape is not None else ()
-    dtype = str(dset.dtype)
-    if dset.is_virtual:
+def _text(raw) -> str:
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModelReadError(f"an HDF5 name is not UTF-8 text ({raw[:60]!r})") from None
+
+
+def _dataset_weight(did, path: str, file_size: int, tree: Tree, h5d) -> Weight:
+    shape = tuple(int(d) for d in did.shape) if did.shape is not None else ()
+    dtype = did.dtype
+    dcpl = did.get_create_plist()
+    if dcpl.get_layout() == h5d.VIRTUAL:
         try:  # the mapping's source files, from the dataset's property list (nothing is opened)
-            sources = sorted({str(m.file_name) for m in dset.virtual_sources()})
+            names = (dcpl.get_virtual_filename(j) for j in range(dcpl.get_virtual_count()))
+            sources = sorted({n if isinstance(n, str) else n.decode("utf-8", "backslashreplace") for n in names})
         except Exception:
             sources = []
         tree.links.append((path, "virtual dataset" + (f" mapping {', '.join(sources)}" if sources else "")))
-    if dset.external:
-        tree.links.append((path, "external storage in " + ", ".join(str(e[0]) for e in dset.external)))
-    declared = dset.dtype.itemsize
+    external = dcpl.get_external_count()
+    if external > 0:
+        names = (dcpl.get_external(j)[0] for j in range(external))
+        tree.links.append((path, "external storage in " + ", ".join(
+            n if isinstance(n, str) else n.decode("utf-8", "backslashreplace") for n in names)))
+    declared = dtype.itemsize
     for d in shape:
         declared *= d
     if declared > max(file_size, 1) * OVERSIZE_FACTOR and declared > 1 << 20:
         tree.oversized.append((path, declared))
-    return Weight(path=path, shape=shape, dtype=dtype)
+    return Weight(path=path, shape=shape, dtype=str(dtype))
+
+
+def dataset_weight(dset, path: str, file_size: int, tree: Tree) -> Weight:
+    """The same, for a high-level h5py Dataset."""
+    from h5py import h5d
+
+    return _dataset_weight(dset.id, path, file_size, tree, h5d)
+
+
+def never_read(tree: Tree) -> dict:
+    """Datasets whose data --scan-weights must not read -> why: their data lives outside the file
+    (external storage, a virtual mapping), or they declare more bytes than the file can hold."""
+    out = {path: f"not read: {kind}" for path, kind in tree.links}
+    out.update({path: f"not read: declares {declared:,} bytes, more than the file holds" for path, declared in tree.oversized})
+    return out
+
+
+_DIGITS = None
 
 
 def natural_key(name: str):
     """vars/2 before vars/10, as Keras numbers them."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in _split_digits(name)]
+    global _DIGITS
+    if _DIGITS is None:
+        import re
 
-
-def _split_digits(name: str):
-    out, cur, digit = [], "", None
-    for ch in name:
-        d = ch.isdigit()
-        if cur and d != digit:
-            out.append(cur)
-            cur = ""
-        cur += ch
-        digit = d
-    if cur:
-        out.append(cur)
-    return out
+        _DIGITS = re.compile(r"(\d+)")
+    parts = _DIGITS.split(name)  # text, digits, text, ...: empty text where a name starts or ends with digits
+    return [(0, int(p), "") if i % 2 else (1, 0, p) for i, p in enumerate(parts) if p]
 
 
 def attr_text(value) -> str | None:

@@ -7,6 +7,7 @@ stored weights to the graph this module builds. The config is data: nothing name
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Optional
 
 from modelaudit.errors import ModelReadError
@@ -17,7 +18,16 @@ from modelaudit.graph import Call, Layer, ModelGraph, Objective, SourceFacts, Te
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
 MAX_JSON_DEPTH = 200
 MAX_MODEL_DEPTH = 32
-MAX_LAYERS = 100_000
+# Layers at every depth. Each costs about 0.1 ms and 7 KB to read and recompute: 20,000 keeps a
+# hostile config under 5 s and 512 MiB (bench/FUZZ.md); the largest real Keras models have a few
+# thousand.
+MAX_LAYERS = 20_000
+# Values in one JSON document (bounded by counting `,`, `[` and `{`). Tiny tokens cost far more as
+# Python objects than as text (`[],` is 3 bytes and 64 as a list): 16 MiB of them take 430 MiB.
+# Real configs hold 40 to 80 values a layer.
+MAX_JSON_VALUES = 2_000_000
+# Layer calls (inbound nodes) at every depth: a shared layer is called a few times, not 90,000.
+MAX_CALLS = 50_000
 
 MODEL_CLASSES = {"Sequential", "Functional", "Model"}
 
@@ -31,6 +41,10 @@ def loads(text: bytes | str, what: str = "config") -> Any:
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ModelReadError(f"{what} is not UTF-8 text") from None
+    if len(text) > MAX_JSON_VALUES:
+        values = text.count(",") + text.count("[") + text.count("{")
+        if values > MAX_JSON_VALUES:
+            raise ModelReadError(f"{what} holds more than {MAX_JSON_VALUES:,} values ({values:,} separators)")
     try:
         data = json.loads(text)
     except RecursionError:
@@ -38,20 +52,42 @@ def loads(text: bytes | str, what: str = "config") -> Any:
     except ValueError as exc:
         raise ModelReadError(f"{what} is not valid JSON ({exc})") from None
     _check_depth(data, what)
+    if _SURROGATE.search(text):
+        data = _escape_surrogates(data)
     return data
 
 
+# A lone surrogate ("\ud800" in the JSON text) is a str no UTF-8 output can hold: every report,
+# hash and file written would fail on it. Such strings are kept as the escape text they were.
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+
+
+def _escape_surrogates(node: Any) -> Any:
+    if isinstance(node, str):
+        return node.encode("utf-8", "backslashreplace").decode("utf-8") if _SURROGATE.search(node) else node
+    if isinstance(node, dict):
+        return {_escape_surrogates(k): _escape_surrogates(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_escape_surrogates(v) for v in node]
+    return node
+
+
 def _check_depth(data: Any, what: str) -> None:
-    # Iterative, so that a deep document cannot exhaust the stack here either.
+    # Iterative, so that a deep document cannot exhaust the stack here either. Only containers are
+    # stacked: a scalar cannot be deeper than the container holding it (a third of the time of
+    # reading a 10,000-layer config went to stacking every scalar).
+    if not isinstance(data, (dict, list)):
+        return
     stack = [(data, 1)]
+    pop, push = stack.pop, stack.append
     while stack:
-        node, depth = stack.pop()
+        node, depth = pop()
         if depth > MAX_JSON_DEPTH:
             raise ModelReadError(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
+        depth += 1
+        for v in node.values() if isinstance(node, dict) else node:
+            if isinstance(v, (dict, list)):
+                push((v, depth))
 
 
 def read(path: str) -> ModelGraph:
@@ -91,7 +127,7 @@ def graph_from_config(
         raise ModelReadError("model config has no class_name")
     if compile_config is None:
         compile_config = data.get("compile_config")
-    counter = [0]
+    counter = [0, 0]  # layers, calls
     graph = _model(data, format=format, depth=0, counter=counter)
     objective = objective_from(compile_config)
     from dataclasses import replace
@@ -203,7 +239,12 @@ def _layer(item: Any, *, format: str, depth: int, counter: list, index: int) -> 
     submodel = None
     if class_name in MODEL_CLASSES or isinstance(raw_config.get("layers"), list):
         submodel = _model(item, format=format, depth=depth + 1, counter=counter)
-    calls = _calls(item.get("inbound_nodes"), name)
+    nodes = item.get("inbound_nodes")
+    if isinstance(nodes, list):
+        counter[1] += len(nodes)
+        if counter[1] > MAX_CALLS:
+            raise ModelReadError(f"more than {MAX_CALLS} layer calls (inbound nodes)")
+    calls = _calls(nodes, name)
     module = item.get("module")
     return Layer(
         name=name, class_name=class_name, config=config,
@@ -384,7 +425,14 @@ def topological_order(graph: ModelGraph) -> list[tuple[str, int]]:
 
 
 def _is_shape(shape: Any) -> bool:
-    return isinstance(shape, (list, tuple)) and all(d is None or (isinstance(d, int) and not isinstance(d, bool)) for d in shape)
+    # a plain loop: called for every tensor of every layer, the generator it replaced cost a tenth of
+    # a 10,000-layer check
+    if not isinstance(shape, (list, tuple)):
+        return False
+    for d in shape:
+        if d is not None and (type(d) is not int and (not isinstance(d, int) or isinstance(d, bool))):
+            return False
+    return True
 
 
 def _shape_or_none(shape: Any):

@@ -16,24 +16,36 @@ from modelaudit.formats.manifest import attach, name_keys
 from modelaudit.graph import ModelGraph, SourceFacts, Weight
 
 
-def read(path: str) -> ModelGraph:
+def read(path: str, scan=None) -> ModelGraph:
+    """`scan`: a formats.scan.WeightScan to run on the weights while the file is open (--scan-weights)."""
     import h5py
 
+    from modelaudit.formats.h5guard import DamagedHDF5
+    from modelaudit.formats.keras_v3 import MemberFile
+
     file_size = os.path.getsize(path)
-    try:
-        h5 = h5py.File(path, "r")
-    except Exception as exc:  # truncated or damaged: h5py raises OSError and friends
-        raise ModelReadError(f"not a readable HDF5 file ({_one_line(exc)})") from None
-    try:
-        with h5:
-            return _read(h5, file_size)
-    except ModelReadError:
-        raise
-    except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:
-        raise ModelReadError(f"damaged HDF5 file ({_one_line(exc)})") from None
+    # h5py reads through a file object, not the path: every read passes h5guard, which refuses the
+    # damaged global heaps the HDF5 library would loop on forever (a legacy file's model_config
+    # lives in one).
+    with open(path, "rb") as f:
+        try:
+            h5 = h5py.File(MemberFile(f, 0, file_size), "r")
+        except DamagedHDF5 as exc:
+            raise ModelReadError(str(exc)) from None
+        except Exception as exc:  # truncated or damaged: h5py raises OSError and friends
+            raise ModelReadError(f"not a readable HDF5 file ({_one_line(exc)})") from None
+        try:
+            with h5:
+                return _read(h5, file_size, scan)
+        except ModelReadError:
+            raise
+        except DamagedHDF5 as exc:
+            raise ModelReadError(str(exc)) from None
+        except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise ModelReadError(f"damaged HDF5 file ({_one_line(exc)})") from None
 
 
-def _read(h5, file_size: int) -> ModelGraph:
+def _read(h5, file_size: int, scan=None) -> ModelGraph:
     attrs = h5.attrs
     if "model_config" not in attrs:
         if "layer_names" in attrs or "layer_names0" in attrs:
@@ -60,6 +72,10 @@ def _read(h5, file_size: int) -> ModelGraph:
     )
     if "model_weights" in h5:
         graph = attach_by_name(graph, h5["model_weights"], tree.datasets)
+    if scan is not None:
+        from modelaudit.formats.scan import model_weights
+
+        scan.run_h5(h5, model_weights(graph), hdf5.never_read(tree))
     return replace(graph, source=source)
 
 

@@ -12,13 +12,18 @@ def render(report, *, show_info: bool = False, color: bool = False) -> str:
     for fr in report.files:
         error = fr.error
         if not error and fr.internal_errors:
-            error = fr.internal_errors[0]
+            # The file was read, but a rule crashed: its findings are missing, so the audit is not
+            # complete. `error` says so (a consumer that only looks at `error` does not take the file
+            # for clean); `internal_errors` lists every crashed rule.
+            more = len(fr.internal_errors) - 1
+            error = fr.internal_errors[0] + (f" (and {more} more internal error{'s' if more > 1 else ''})" if more else "")
         files.append({
             "path": fr.path,
             "format": fr.format,
             "error": error,
             "stats": fr.stats,
             "findings": [f.to_dict() for f in fr.findings],
+            "internal_errors": list(fr.internal_errors),
         })
     doc = {"tool": {"name": "modelaudit", "version": __version__}, "files": files, "counts": report.counts}
     return json.dumps(doc, indent=2) + "\n"
