@@ -168,6 +168,11 @@ class Settings:
         return cls(**options)
 
 
+# A hostile file can make one rule fire on each of its thousands of layers; every reporter pays for
+# every finding (SARIF: about 10 KB of memory each). Past this, one finding says how many more.
+MAX_FINDINGS_PER_RULE = 1000
+
+
 def run_rules(model, settings: Settings, path: str) -> tuple[list[Finding], list[str]]:
     """Every enabled rule over one inferred model. Returns (findings, internal errors).
 
@@ -182,10 +187,20 @@ def run_rules(model, settings: Settings, path: str) -> tuple[list[Finding], list
         rule = settings.instantiate(code)
         rule.settings = settings
         try:
-            produced = []
+            produced: list[Finding] = []
+            unlisted: list[Finding] = []
             for f in rule.check(model):
                 f = replace(f, code=rule.code, name=rule.name, path=path)
-                produced.append(replace(f, severity=settings.severity_of(f)))
+                f = replace(f, severity=settings.severity_of(f))
+                (produced if len(produced) < MAX_FINDINGS_PER_RULE else unlisted).append(f)
+            if unlisted:
+                top = max(unlisted, key=lambda f: f.severity.rank)  # the most severe, first of them
+                produced.append(replace(
+                    top, layer=None,
+                    message=f"and {len(unlisted):,} more {rule.code} findings in this file, not listed: a file "
+                    f"lists at most {MAX_FINDINGS_PER_RULE:,} per rule (one of them: {top.layer or '-'}: "
+                    f"{top.message[:200]})",
+                ))
         except Exception as exc:  # containment: one broken rule never hides the others
             from modelaudit.errors import one_line
 

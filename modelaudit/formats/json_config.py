@@ -18,10 +18,10 @@ from modelaudit.graph import Call, Layer, ModelGraph, Objective, SourceFacts, Te
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
 MAX_JSON_DEPTH = 200
 MAX_MODEL_DEPTH = 32
-# Layers at every depth. Each costs about 0.1 ms and 7 KB to read and recompute: 20,000 keeps a
-# hostile config under 5 s and 512 MiB (bench/FUZZ.md); the largest real Keras models have a few
-# thousand.
-MAX_LAYERS = 20_000
+# Layers at every depth. Each costs 0.1 to 0.3 ms and about 7 KB to read, recompute and check:
+# 15,000 keeps a hostile config under 5 s and 512 MiB (bench/FUZZ.md); the largest real Keras
+# models have a few thousand.
+MAX_LAYERS = 15_000
 # Values in one JSON document (bounded by counting `,`, `[` and `{`). Tiny tokens cost far more as
 # Python objects than as text (`[],` is 3 bytes and 64 as a list): 16 MiB of them take 430 MiB.
 # Real configs hold 40 to 80 values a layer.
