@@ -44,6 +44,10 @@ def render_json(path: str, fmt: str, inferred) -> str:
 
 
 def _human_bytes(n: float) -> str:
+    try:
+        n = float(n)
+    except OverflowError:  # a hostile config's 10**400 params: no float holds it
+        return "over 1e308 B"
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.2f} {unit}"

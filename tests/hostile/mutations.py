@@ -12,7 +12,9 @@ A mutated input is a `Case`: the name of a seed (a real model saved by real Kera
 
 The invariant for every input (`Harness.check`): the exit code is 0, 1 or 2; an unreadable file
 gives exactly one stderr line `PATH: cannot read: ...`; no traceback, no other stderr output, nothing
-written to the terminal by C code; under 5 s and 512 MiB; the input's bytes unchanged.
+written to the terminal by C code; under 5 s of CPU and 512 MiB of address space; the input's bytes
+unchanged. Each command runs in a child forked from a worker that has imported modelaudit: a fresh
+process's state, its own limits, and nothing left behind for the next input.
 """
 
 from __future__ import annotations
@@ -143,18 +145,26 @@ class Op:
     level: str  # json | zip | hdf5 | bytes
     kinds: tuple  # seed kinds it applies to
     fn: Callable  # (data: bytes, kind: str, rng, ctx) -> bytes | None (None: does not apply)
+    raw: bool = False  # edits HDF5 bytes directly (after every h5py edit: h5py never opens a damaged file)
 
 
 OPS: dict[str, Op] = {}
 
 
-def op(level: str, kinds=("keras", "h5", "json")):
+def op(level: str, kinds=("keras", "h5", "json"), raw: bool = False):
     def deco(fn):
         name = fn.__name__.lstrip("_")
-        OPS[name] = Op(name, level, tuple(kinds), fn)
+        OPS[name] = Op(name, level, tuple(kinds), fn, raw)
         return fn
 
     return deco
+
+
+def stage(name: str) -> int:
+    """The order steps run in: JSON edits, h5py edits, raw HDF5 bytes, zip, raw bytes. The HDF5
+    library can crash writing to a damaged file, so h5py only ever edits intact ones."""
+    o = OPS[name]
+    return {"json": 0, "hdf5": 2 if o.raw else 1, "zip": 3, "bytes": 4}[o.level]
 
 
 def ops_for(kind: str, levels=None) -> list[str]:
@@ -1350,7 +1360,7 @@ def _hdf5_bytes(name, fn):
         return with_hdf5(data, kind, lambda payload: fn(payload, rng))
 
     wrapper.__name__ = name
-    op("hdf5", kinds=("keras", "h5"))(wrapper)
+    op("hdf5", kinds=("keras", "h5"), raw=True)(wrapper)
 
 
 def _h5_truncate(payload: bytes, rng) -> bytes:
@@ -1479,27 +1489,11 @@ def bytes_chunk(data, kind, rng, ctx):
 LEVEL_OPS = {level: sorted(n for n, o in OPS.items() if o.level == level) for level in ("json", "zip", "hdf5", "bytes")}
 
 
-def random_case(rng: random.Random, levels=None, max_steps: int = 3) -> Case:
-    """A random case (for the long run): a seed, then 1..max_steps operators that apply to it."""
-    seed = rng.choice(sorted(SEED_KINDS))
-    kind = SEED_KINDS[seed]
-    names = ops_for(kind, levels)
-    if not names:
-        names = ops_for(kind)
-    n = rng.choice([1, 1, 1, 2, 2, 3][: max(1, 2 * max_steps)])
-    steps = sorted(((rng.choice(names), rng.randrange(2**32)) for _ in range(min(n, max_steps))),
-                   key=lambda s: ["json", "hdf5", "zip", "bytes"].index(OPS[s[0]].level))
-    return Case(seed, tuple(steps))
-
-
 # ---- the worker: audits in a child process with resource limits ---------------------------------
 
 TIME_LIMIT = 5.0  # CPU seconds per command
 WALL_FACTOR = 3.0  # a command that waits (no CPU) is stopped at this many times the limit, wall clock
 MEMORY_LIMIT = 512 * 1024 * 1024
-# A worker whose address space has grown past this after a command (the allocator keeps what a big
-# input took) is replaced before the next one, so that every input gets the 512 MiB a fresh run has.
-RECYCLE_KB = 300 * 1024
 
 # The commands run on every input, in turn (input i gets COMMANDS[i % len]): each output format's
 # code path, the summary, and a configuration that enables every rule (the policy rules too).
@@ -1538,9 +1532,105 @@ class _Timeout(BaseException):
 
 
 def worker_main() -> None:  # pragma: no cover - runs in the child
-    """Read one JSON request per line ({"argv": [...], "limit": s}), run modelaudit's CLI in-process on
-    it exactly as `modelaudit ARGV` would, answer one JSON line. Limits: RLIMIT_AS, a timer per request."""
+    """Read one JSON request per line ({"argv": [...], "limit": s}) and answer one JSON line.
+
+    The worker imports modelaudit (and h5py, numpy) once, then forks a child for every command: the
+    child starts where a fresh `modelaudit` process would be once imported, sets its own limits
+    (RLIMIT_AS, a CPU timer), runs the CLI's typer app in-process on the arguments exactly as
+    `modelaudit ARGV` would, and reports through a pipe. Whatever one command does to memory, or
+    however it dies, the next starts clean; the worker itself enforces the wall clock."""
+    import signal
+
+    answer = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    from modelaudit.cli import app
+
+    import h5py  # noqa: F401  - loaded once, as a real run loads them for its first HDF5 file
+    import numpy  # noqa: F401
+
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    # Warm up once, so that every child starts with what a run imports on its way (the rules, the
+    # specs, the readers, the reporters) already imported, as the worker's own first run would have.
+    import contextlib
     import gc
+
+    sample = ROOT / "samples" / "multi_input_functional.keras"
+    for argv in (["check", "--format", "sarif", "--scan-weights", str(sample)], ["summary", "--formulas", str(sample)],
+                 ["check", "--format", "gitlab", str(ROOT / "samples" / "mnist_classifier_keras2.h5")]):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            try:
+                app(args=argv, prog_name="modelaudit")
+            except BaseException:
+                pass
+    for name, module in list(sys.modules.items()):  # nothing of the warm-up's models is kept
+        if name.startswith("modelaudit.") and isinstance(getattr(module, "_CACHE", None), dict):
+            module._CACHE.clear()
+    gc.collect()
+    gc.freeze()  # the children's garbage collector leaves the inherited objects (and their pages) alone
+    answer.write(json.dumps({"ready": os.getpid()}) + "\n")
+    answer.flush()
+    for line in sys.stdin:
+        req = json.loads(line)
+        limit = float(req.get("limit", TIME_LIMIT))
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            code = 0
+            try:
+                reply = _run_command(app, req["argv"], limit)
+                data = json.dumps(reply).encode("utf-8")
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(write_end, view):]
+            except BaseException:
+                code = 70
+            os._exit(code)
+        os.close(write_end)
+        reply = _collect(pid, read_end, limit * WALL_FACTOR + 5.0)
+        answer.write(json.dumps(reply) + "\n")
+        answer.flush()
+
+
+def _collect(pid: int, fd: int, wall: float) -> dict:
+    """The child's reply, or what became of it: killed past `wall` seconds ("hang"), or dead."""
+    import signal
+    import time
+
+    chunks, deadline, hung = [], time.monotonic() + wall, False
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            hung = True
+            os.kill(pid, signal.SIGUSR1)  # where it is, into hang.log (faulthandler)
+            time.sleep(0.5)
+            os.kill(pid, signal.SIGKILL)
+            break
+        ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+        if ready:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    if hung:
+        try:
+            with open("hang.log") as f:
+                where = [ln.strip() for ln in f if "File" in ln]
+        except OSError:
+            where = []
+        return {"hang": True, "where": where[:3]}
+    if not chunks or os.WIFSIGNALED(status) or os.WEXITSTATUS(status) != 0:
+        how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit status {os.WEXITSTATUS(status)}"
+        return {"died": how}
+    return json.loads(b"".join(chunks))
+
+
+def _run_command(app, argv: list, limit: float) -> dict:  # pragma: no cover - runs in the forked child
+    import faulthandler
     import resource
     import signal
     import time
@@ -1551,12 +1641,16 @@ def worker_main() -> None:  # pragma: no cover - runs in the child
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     except (ValueError, OSError):  # macOS does not enforce RLIMIT_AS: the time limit still holds
         pass
-    answer = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    requests = sys.stdin
     # Whatever C code writes to fd 1 or 2 (HDF5's error stack, say) lands here and is reported.
     capture = tempfile.TemporaryFile()
     os.dup2(capture.fileno(), 1)
     os.dup2(capture.fileno(), 2)
+    # A hang inside C code never returns to Python for a timer to fire: the worker kills the child
+    # at the wall-clock limit, first asking it (SIGUSR1) to write where it was into this file. A signal
+    # handler, not faulthandler's watchdog thread: a thread's stack and arena would take 70 MB of the
+    # address space the limit is about.
+    hang_log = open("hang.log", "w")
+    faulthandler.register(signal.SIGUSR1, file=hang_log)
 
     def on_timer(signum, frame):
         raise _Timeout()
@@ -1566,88 +1660,80 @@ def worker_main() -> None:  # pragma: no cover - runs in the child
     # clock instead (ITIMER_REAL, WALL_FACTOR times the limit).
     signal.signal(signal.SIGPROF, on_timer)
     signal.signal(signal.SIGALRM, on_timer)
-    # A hang inside C code never returns to Python for the timer to fire; the parent kills the worker,
-    # and this file says where it was.
-    import faulthandler
-
-    hang_log = open("hang.log", "w")
-    from modelaudit.cli import app
-
-    import h5py  # noqa: F401  - loaded once, as the first HDF5 file of a real run would
-    import numpy  # noqa: F401
-
-    answer.write(json.dumps({"ready": os.getpid()}) + "\n")
-    answer.flush()
-    for line in requests:
-        req = json.loads(line)
-        capture.seek(0)
-        capture.truncate()
-        # As a real terminal: UTF-8, stdout strict, stderr backslashreplace (Python's defaults).
-        out_buf, err_buf = io.BytesIO(), io.BytesIO()
-        out = io.TextIOWrapper(out_buf, encoding="utf-8", errors="strict", write_through=True)
-        err = io.TextIOWrapper(err_buf, encoding="utf-8", errors="backslashreplace", write_through=True)
-        saved = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = out, err
-        code, timeout = None, False
-        start = time.perf_counter()
-        cpu_start = time.process_time()
-        limit = float(req.get("limit", TIME_LIMIT))
-        hang_log.seek(0)
-        hang_log.truncate()
-        faulthandler.dump_traceback_later(limit * WALL_FACTOR + 1.0, file=hang_log)
+    # As a real terminal: UTF-8, stdout strict, stderr backslashreplace (Python's defaults).
+    out_buf, err_buf = io.BytesIO(), io.BytesIO()
+    out = io.TextIOWrapper(out_buf, encoding="utf-8", errors="strict", write_through=True)
+    err = io.TextIOWrapper(err_buf, encoding="utf-8", errors="backslashreplace", write_through=True)
+    sys.stdout, sys.stderr = out, err
+    code, timeout = None, False
+    start, cpu_start = time.perf_counter(), time.process_time()
+    try:
+        signal.setitimer(signal.ITIMER_PROF, limit)
+        signal.setitimer(signal.ITIMER_REAL, limit * WALL_FACTOR)
         try:
-            signal.setitimer(signal.ITIMER_PROF, limit)
-            signal.setitimer(signal.ITIMER_REAL, limit * WALL_FACTOR)
-            try:
-                app(args=req["argv"], prog_name="modelaudit")
+            if argv and argv[0] == "__selftest__":  # the harness's own tests: what it must catch
+                _selftest(argv[1])
+            else:
+                app(args=argv, prog_name="modelaudit")
+            code = 0
+        except SystemExit as exc:
+            if exc.code is None:
                 code = 0
-            except SystemExit as exc:
-                if exc.code is None:
-                    code = 0
-                elif isinstance(exc.code, int):
-                    code = exc.code
-                else:
-                    print(exc.code, file=sys.stderr)
-                    code = 1
-            finally:
-                signal.setitimer(signal.ITIMER_PROF, 0)
-                signal.setitimer(signal.ITIMER_REAL, 0)
-        except _Timeout:
-            timeout = True
-        except KeyboardInterrupt:
-            code = 130
-        except BaseException:  # what the interpreter would print for an escaped exception
-            try:
-                traceback.print_exc(file=sys.stderr)
-            except BaseException:
-                err_buf.write(b"Traceback (unprintable)\n")
-            code = 1
-        seconds = time.perf_counter() - start
-        cpu_seconds = time.process_time() - cpu_start
-        faulthandler.cancel_dump_traceback_later()
-        sys.stdout, sys.stderr = saved
+            elif isinstance(exc.code, int):
+                code = exc.code
+            else:
+                print(exc.code, file=sys.stderr)
+                code = 1
+        finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except _Timeout:
+        timeout = True
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:  # what the interpreter would print for an escaped exception
         try:
-            out.flush()
-            err.flush()
-        except Exception:
+            traceback.print_exc(file=sys.stderr)
+        except BaseException:
+            err_buf.write(b"Traceback (unprintable)\n")
+        code = 1
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    try:
+        out.flush()
+        err.flush()
+    except Exception:
+        pass
+    capture.seek(0)
+    c_output = capture.read(10000)
+    return {
+        "code": code, "timeout": timeout, "seconds": seconds, "cpu_seconds": cpu_seconds,
+        "stdout": out_buf.getvalue().decode("utf-8", "backslashreplace"),
+        "stderr": err_buf.getvalue().decode("utf-8", "backslashreplace"),
+        "c_output": c_output.decode("utf-8", "backslashreplace"),
+        "maxrss_kb": _status_kb("VmHWM"), "vmpeak_kb": _status_kb("VmPeak"),
+        "rlimit_as": resource.getrlimit(resource.RLIMIT_AS)[0],
+    }
+
+
+def _selftest(what: str) -> None:  # pragma: no cover - runs in the forked child
+    """Misbehave on purpose, so that tests can show the harness notices: a crash, a spin, a blocking
+    wait, a wait with every signal blocked (as a hang in C code is), a large allocation."""
+    import signal
+    import time
+
+    if what == "crash":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    elif what == "spin":
+        while True:
             pass
-        # As if every command were its own process: module-level caches (security.scan keeps the last
-        # few models) would otherwise carry one input's memory into the next input's limit.
-        for name, module in list(sys.modules.items()):
-            if name.startswith("modelaudit.") and isinstance(getattr(module, "_CACHE", None), dict):
-                module._CACHE.clear()
-        gc.collect()
-        capture.seek(0)
-        c_output = capture.read(10000)
-        answer.write(json.dumps({
-            "code": code, "timeout": timeout, "seconds": seconds, "cpu_seconds": cpu_seconds,
-            "vmsize_kb": _status_kb("VmSize"),
-            "stdout": out_buf.getvalue().decode("utf-8", "backslashreplace"),
-            "stderr": err_buf.getvalue().decode("utf-8", "backslashreplace"),
-            "c_output": c_output.decode("utf-8", "backslashreplace"),
-            "maxrss_kb": _peak_rss_kb(resource),
-        }) + "\n")
-        answer.flush()
+    elif what == "sleep":
+        time.sleep(3600)
+    elif what == "blocked":
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGPROF})
+        time.sleep(3600)
+    elif what == "allocate":
+        blocks = [bytearray(64 << 20) for _ in range(64)]  # 4 GiB
+        del blocks
 
 
 def _status_kb(key: str) -> int:
@@ -1661,19 +1747,6 @@ def _status_kb(key: str) -> int:
     return 0
 
 
-def _peak_rss_kb(resource) -> int:
-    """This process's peak resident size. VmHWM, not ru_maxrss: Linux carries ru_maxrss over from
-    the parent across fork and exec (a worker started by pytest after TensorFlow loaded inherits it)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
 @dataclass
 class Result:
     """What the checks found for one input: the violations (empty = it held), and facts for the record."""
@@ -1685,7 +1758,8 @@ class Result:
 
 
 class Harness:
-    """The parent side: one worker process, restarted whenever it dies, hangs or misbehaves."""
+    """The parent side: one worker process (which forks a child per command), restarted should it
+    ever stop answering itself."""
 
     def __init__(self, workdir, time_limit: float = TIME_LIMIT, memory_limit: int = MEMORY_LIMIT,
                  grace: float = 10.0):
@@ -1695,14 +1769,15 @@ class Harness:
         self.config = self.workdir / "modelaudit.toml"
         self.config.write_text(FUZZ_CONFIG)
         self.proc = None
-        self.restarts = 0  # the worker died, hung or misbehaved
-        self.recycled = 0  # replaced after a big input (RECYCLE_KB)
+        self.restarts = 0  # the worker itself stopped answering (a command's child dying is not this)
         self.count = 0
         self.max_wall = 0.0
 
     def start(self) -> None:
+        # The environment of a real run (numpy's BLAS threads included: their stacks are part of the
+        # address space a real `modelaudit` process has, and so of what the limit leaves).
         env = dict(os.environ, MODELAUDIT_FUZZ_MEMORY=str(self.memory_limit), TF_CPP_MIN_LOG_LEVEL="3",
-                   NO_COLOR="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                   NO_COLOR="1",
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         env.pop("PYTHONWARNINGS", None)
         self.proc = subprocess.Popen(
@@ -1738,7 +1813,8 @@ class Harness:
         self.restarts += 1
 
     def run(self, argv: list) -> dict:
-        """One command in the worker. A hang past the limit (plus grace) kills it; so does a crash."""
+        """One command, in a child of the worker. The worker reports a child that hangs or dies; a worker
+        that does not answer in time is killed and replaced."""
         if self.proc is None:
             self.start()
         try:
@@ -1746,22 +1822,15 @@ class Harness:
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             pass
-        reply = self._read(self.time_limit * WALL_FACTOR + self.grace)
+        reply = self._read(self.time_limit * WALL_FACTOR + 5.0 + self.grace)
         if reply is None:
             self._kill()
-            try:
-                where = [ln.strip() for ln in (self.workdir / "hang.log").read_text().splitlines() if "File" in ln]
-            except OSError:
-                where = []
-            return {"hang": True, "where": where[:3]}
-        if not reply:  # EOF: the worker died (a crash in C code, the kernel's OOM killer...)
+            return {"hang": True, "where": ["the worker itself"]}
+        if not reply:  # EOF: the worker died (the kernel's OOM killer...)
             rc = self.proc.wait()
             self.proc = None
             self.restarts += 1
-            return {"died": rc}
-        if reply.get("vmsize_kb", 0) > RECYCLE_KB:
-            self.close()
-            self.recycled += 1
+            return {"died": f"the worker, exit status {rc}"}
         return reply
 
     def check(self, path, variant: Optional[int] = None) -> Result:
@@ -1778,8 +1847,6 @@ class Harness:
             reply = self.run(argv)
             problems = invariants(reply, str(path), argv, self.time_limit)
             violations.extend(f"`modelaudit {' '.join(template[:-1])}`: {p}" for p in problems)
-            if problems:
-                self._kill_if_alive()  # a worker that misbehaved once is not trusted again
             codes.append(reply.get("code"))
             seconds = max(seconds, reply.get("cpu_seconds") or 0.0)
             self.max_wall = max(self.max_wall, reply.get("seconds") or 0.0)
@@ -1789,10 +1856,6 @@ class Harness:
         if sorted(os.listdir(path.parent)) != listing:
             violations.append("files appeared or vanished beside the input")
         return Result(violations, codes, seconds, unreadable)
-
-    def _kill_if_alive(self) -> None:
-        if self.proc is not None:
-            self._kill()
 
 
 def _digest(path: Path) -> str:
@@ -1812,7 +1875,7 @@ def invariants(reply: dict, path: str, argv: list, time_limit: float) -> list[st
         return [f"hung: no answer within {time_limit * WALL_FACTOR:g} s of wall clock plus grace; the worker was "
                 f"killed; it was in {' < '.join(reply.get('where') or ['C code'])}"]
     if "died" in reply:
-        return [f"the process died (exit status {reply['died']}): a crash or the memory limit"]
+        return [f"the process died ({reply['died']}): a crash, or memory the limit refused in C code"]
     if reply.get("timeout"):
         return [f"took longer than {time_limit:g} s of CPU time (or {time_limit * WALL_FACTOR:g} s of wall clock)"]
     out, err, code = reply["stdout"], reply["stderr"], reply["code"]
@@ -1896,12 +1959,10 @@ def hostile_cases() -> list:
 
 # ---- hypothesis ----------------------------------------------------------------------------------
 
-LEVEL_ORDER = ("json", "hdf5", "zip", "bytes")
-
 
 def cases_strategy(levels=None, seeds=None, max_steps: int = 3, exclude=()):
-    """Hypothesis strategy for a Case: a seed, then 1..max_steps operators that apply to it (structured
-    ones first: JSON edits, then HDF5, then zip, then raw bytes)."""
+    """Hypothesis strategy for a Case: a seed, then 1..max_steps operators that apply to it, in `stage`
+    order (JSON edits, h5py edits, raw HDF5 bytes, zip, raw bytes)."""
     from hypothesis import strategies as st
 
     names = sorted(seeds or SEED_KINDS)
@@ -1913,7 +1974,7 @@ def cases_strategy(levels=None, seeds=None, max_steps: int = 3, exclude=()):
         ops = [o for o in (ops_for(kind, levels) or ops_for(kind)) if o not in exclude]
         steps = draw(st.lists(st.tuples(st.sampled_from(ops), st.integers(0, 2**32 - 1)), min_size=1,
                               max_size=max_steps))
-        steps.sort(key=lambda s: LEVEL_ORDER.index(OPS[s[0]].level))
+        steps.sort(key=lambda s: stage(s[0]))
         return Case(seed, tuple(steps))
 
     return build()

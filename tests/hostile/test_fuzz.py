@@ -2,8 +2,8 @@
 
 Hypothesis mutates real saved models (Keras 3 `.keras`, legacy `.h5` from both writers, JSON configs
 from both) at each level — the JSON config, the zip archive, the HDF5 file, the raw bytes — and every
-mutated file is audited by modelaudit's command line in a worker process limited to 512 MiB, 5 s per
-input (tests/hostile/mutations.py). For every input: exit code 0, 1 or 2; an unreadable file gives
+mutated file is audited by modelaudit's command line, each command in a fresh forked child limited to
+512 MiB of address space and 5 s of CPU (tests/hostile/mutations.py). For every input: exit code 0, 1 or 2; an unreadable file gives
 exactly one line `PATH: cannot read: ...`; no traceback; nothing else on stderr; the input's bytes
 unchanged.
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import random
-import struct
 import zipfile
 from pathlib import Path
 
@@ -209,6 +208,15 @@ def _copies(name: str, n: int):
     return edit
 
 
+def _set_config(class_name: str, key: str, value):
+    def edit(cfg):
+        for layer in _layers(cfg):
+            if layer["class_name"] == class_name:
+                layer["config"][key] = value
+
+    return edit
+
+
 def _bulk(token: bytes, n: int):
     """A config value that is a list of n tiny tokens (`[],` is 3 bytes of text, 64 of memory)."""
 
@@ -329,6 +337,13 @@ REGRESSIONS = [
     # and 80,000 layers took 8.6 s and 505 MiB (json_config.MAX_LAYERS, now 15,000).
     ("json-5-million-empty-lists", "k3_functional.json", _bulk(b"[],", 5_000_000)),
     ("json-1.9-million-floats", "k3_functional.json", _bulk(b"0.5,", 1_900_000)),
+    # Found by the first attempt at the recorded run (input #1192): units of 10**300 and more gave more
+    # params than a float holds, and the summary's footer ("Total params: ... (... GB)") raised
+    # OverflowError (report/summary._human_bytes).
+    ("params-beyond-a-float", "mnist_classifier_keras2.h5",
+     _edit_config("mnist_classifier_keras2.h5", _set_config("Dense", "units", 2**1100))),
+    ("params-beyond-a-float-keras3", "mnist_classifier.keras",
+     _edit_config("mnist_classifier.keras", _set_config("Dense", "units", 10**400))),
     ("layers-at-the-bound", "multi_input_functional.keras",
      _edit_config("multi_input_functional.keras", _copies("label", 14_990))),
     ("layers-past-the-bound", "multi_input_functional.keras",
@@ -432,18 +447,40 @@ def test_invariants_pass_a_clean_run():
 
 
 def test_worker_limits_hold(harness, tmp_path):
-    """The worker really runs under the address-space limit, and survives a bad request."""
+    """Every command runs in a fresh child under the address-space limit, and reports its costs."""
     reply = harness.run(["check", str(tmp_path / "missing.keras")])
     assert reply["code"] == 2 and ": cannot read: " in reply["stderr"]
-    assert reply["maxrss_kb"] < m.MEMORY_LIMIT // 1024
-    import resource
+    assert reply["rlimit_as"] == m.MEMORY_LIMIT
+    assert 0 < reply["maxrss_kb"] <= reply["vmpeak_kb"] < m.MEMORY_LIMIT // 1024
+    assert reply["cpu_seconds"] <= reply["seconds"] + 0.05
 
-    pid = harness.proc.pid
-    limits = Path(f"/proc/{pid}/limits")
-    if limits.exists():
-        line = next(ln for ln in limits.read_text().splitlines() if ln.startswith("Max address space"))
-        assert str(m.MEMORY_LIMIT) in line, line
-    assert resource.RLIMIT_AS  # the limit the worker sets
+
+@pytest.mark.parametrize("what,needle", [
+    ("crash", "died (signal 11)"),
+    ("spin", "longer than 5 s of CPU time"),
+    ("allocate", "memory bound"),
+])
+def test_harness_catches_misbehaviour(what, needle, harness):
+    """The checks are not vacuous: a crash, a spin and a 4 GiB allocation in a command are failures."""
+    argv = ["__selftest__", what]
+    problems = m.invariants(harness.run(argv), "P", argv, harness.time_limit)
+    assert any(needle in p for p in problems), problems
+
+
+def test_harness_catches_hangs(tmp_path):
+    """A wait past the wall clock, and one no signal can interrupt (a hang in C code), are failures;
+    the worker survives both (with a short limit: 0.2 s of CPU, 0.6 s of wall clock)."""
+    h = m.Harness(tmp_path / "worker", time_limit=0.2)
+    h.start()
+    try:
+        for what, needle in (("sleep", "longer than"), ("blocked", "hung")):
+            argv = ["__selftest__", what]
+            problems = m.invariants(h.run(argv), "P", argv, h.time_limit)
+            assert any(needle in p for p in problems), (what, problems)
+        assert h.restarts == 0
+        assert h.run(["check", str(tmp_path / "missing.keras")])["code"] == 2
+    finally:
+        h.close()
 
 
 def test_zip_fixture_sanity(seeds):
@@ -457,4 +494,3 @@ def test_zip_fixture_sanity(seeds):
             assert data.startswith(b"\x89HDF\r\n\x1a\n") and b"GCOL" in data
         else:
             assert data.lstrip().startswith(b"{")
-    assert struct.calcsize("<Q") == 8
