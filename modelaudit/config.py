@@ -14,7 +14,8 @@ from typing import Any, Optional
 from modelaudit.engine import Settings, Severity, all_rules, resolve
 from modelaudit.errors import ConfigError
 
-KEYS = ("select", "extend-select", "ignore", "per-file-ignores", "severity", "fail-on", "rules", "policy")
+KEYS = ("select", "extend-select", "ignore", "per-file-ignores", "severity", "fail-on", "scan-weights", "rules",
+        "policy")
 LEVELS = ("error", "warning", "info")
 
 
@@ -126,6 +127,11 @@ def settings_from_table(table: dict, source: str = "config") -> Settings:
     s.severity = _severity(table.get("severity", {}), source)
     if "fail-on" in table:
         s.fail_on = parse_fail_on(table["fail-on"], f"{source}: fail-on")
+    if "scan-weights" in table:
+        # a bool, not a truthy value: "false" as a string would otherwise turn the scan on
+        if not isinstance(table["scan-weights"], bool):
+            raise ConfigError(f"{source}: scan-weights must be true or false, not {table['scan-weights']!r}")
+        s.scan_weights = table["scan-weights"]
     s.rule_options = _rule_options(table.get("rules", {}), source)
     s.policy = _policy(table.get("policy", {}), source)
     return s

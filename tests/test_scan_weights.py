@@ -231,3 +231,30 @@ def test_cli_scan_weights(files):
     result = CliRunner().invoke(app, ["check", "--format", "json", files["bad.keras"]])
     found = {f["code"] for f in json.loads(result.stdout)["files"][0]["findings"]}
     assert not {"MA108", "MA110"} & found
+
+
+def test_scan_weights_config_key(files, tmp_path):
+    """`scan-weights = true` in the configuration does what the flag does; only a bool is taken."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from modelaudit.cli import app
+    from modelaudit.errors import ConfigError
+
+    on = tmp_path / "on.toml"
+    on.write_text("scan-weights = true\n")
+    result = CliRunner().invoke(app, ["check", "--config", str(on), "--format", "json", files["bad.keras"]])
+    assert result.exit_code == 1
+    found = {f["code"] for f in json.loads(result.stdout)["files"][0]["findings"]}
+    assert {"MA108", "MA110"} <= found
+
+    assert {"MA108", "MA110"} <= set(codes(modelaudit.audit(files["bad.keras"], {"scan-weights": True})))
+    assert not {"MA108", "MA110"} & set(codes(modelaudit.audit(files["bad.keras"], {"scan-weights": False})))
+
+    text = tmp_path / "text.toml"
+    text.write_text('scan-weights = "false"\n')
+    result = CliRunner().invoke(app, ["check", "--config", str(text), files["bad.keras"]])
+    assert result.exit_code == 2 and "scan-weights must be true or false" in result.stderr
+    with pytest.raises(ConfigError, match="scan-weights must be true or false"):
+        modelaudit.audit(files["bad.keras"], {"scan-weights": 1})

@@ -383,6 +383,16 @@ def test_no_security_finding_on_clean_real_models(real, applications):
         assert not security, (path, security)
 
 
+def test_a_multi_file_run_keeps_one_model_at_a_time(real):
+    """The shared config walk is cached for the rules of one file only: auditing many files does not
+    keep the earlier files' graphs alive."""
+    from modelaudit.checks import security
+
+    report = modelaudit.audit([real["k3_dense"], real["k2_dense"], real["k3_lookup"]])
+    assert len(report.files) == 3 and all(f.error is None for f in report.files)
+    assert len(security._CACHE) == 1
+
+
 # ---- never executed ------------------------------------------------------------------------------
 
 

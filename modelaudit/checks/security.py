@@ -414,8 +414,9 @@ def scan(model) -> Scan:
         for w in layer.weights or ():
             owner[w.path] = path
     result = Scan(walk.out, owner)
-    if len(_CACHE) >= 8:
-        _CACHE.clear()
+    # One model at a time: the rules of a file run together, and a multi-file run must not keep
+    # earlier files' graphs alive.
+    _CACHE.clear()
     _CACHE[id(graph)] = (graph, result)
     return result
 
@@ -517,12 +518,15 @@ class ArchiveAnomaly(Rule):
 
     def check(self, model):
         members = model.graph.source.members
+        spellings: dict[str, list] = {}  # casefolded name -> every spelling, in order (one pass: linear)
+        for name, *_ in members:
+            spellings.setdefault(name.casefold(), []).append(name)
         seen: dict[str, int] = {}
         for name, compressed, size, _method in members:
             key = name.casefold()
             seen[key] = seen.get(key, 0) + 1
             if seen[key] == 2:
-                same = [n for n, *_ in members if n.casefold() == key]
+                same = spellings[key]
                 how = "twice" if len(set(same)) == 1 else f"as {', '.join(repr(n) for n in dict.fromkeys(same))}"
                 yield self.finding(
                     None,
