@@ -76,14 +76,10 @@ def child_env(workdir: str, root: str | None = None) -> dict:
     return env
 
 
-def modelaudit_cmd(root: str | None) -> list[str]:
-    """The installed console script (not a pyenv shim), or the CLI of another source tree."""
-    if root:
-        return [sys.executable, "-c", "import sys; from modelaudit.cli import main; sys.argv[0] = 'modelaudit'; main()"]
-    script = os.path.join(os.path.dirname(sys.executable), "modelaudit")
-    if os.path.isfile(script):
-        return [script]
-    return [sys.executable, "-m", "modelaudit.cli"]
+def modelaudit_cmd() -> list[str]:
+    """modelaudit's CLI, as its console script runs it, from the source tree given by PYTHONPATH
+    (`child_env(..., root)`): always the tree being measured, never whatever happens to be installed."""
+    return [sys.executable, "-c", "import sys; from modelaudit.cli import main; sys.argv[0] = 'modelaudit'; main()"]
 
 
 def run_once(cmd: list[str], env: dict, ok_codes=(0,)) -> tuple[float, int, str]:
@@ -150,10 +146,10 @@ def du(path: str) -> int:
 
 
 def build_commands(args) -> list[Command]:
-    env = child_env(args.workdir)
-    ma = modelaudit_cmd(None)
+    env = child_env(args.workdir)  # Keras's
+    ma, ma_env = modelaudit_cmd(), child_env(args.workdir, ROOT)
     before_env = child_env(args.workdir, args.before) if args.before else None
-    before = modelaudit_cmd(args.before) if args.before else None
+    before = modelaudit_cmd() if args.before else None
     cmds: list[Command] = []
     wanted = set(args.only or ALL_CASES)
     for case, name, _ in MODEL_CASES:
@@ -161,9 +157,9 @@ def build_commands(args) -> list[Command]:
             continue
         path = bench_models.build(name, args.workdir)
         folder = os.path.isdir(path)  # `summary` takes one file: a folder is only checked
-        cmds.append(Command(case, "check", ma + ["check", "-q", path], env, (0, 1)))
+        cmds.append(Command(case, "check", ma + ["check", "-q", path], ma_env, (0, 1)))
         if not folder:
-            cmds.append(Command(case, "summary", ma + ["summary", path], env))
+            cmds.append(Command(case, "summary", ma + ["summary", path], ma_env))
         if before:
             cmds.append(Command(case, "check (before)", before + ["check", "-q", path], before_env, (0, 1)))
             if not folder:
@@ -176,10 +172,10 @@ def build_commands(args) -> list[Command]:
             continue
         path = bench_models.build(name, args.workdir)
         cmds.append(Command(case, "check --scan-weights",
-                            ma + ["check", "-q", "--scan-weights", path], env, (0, 1), weights_bytes(path)))
+                            ma + ["check", "-q", "--scan-weights", path], ma_env, (0, 1), weights_bytes(path)))
     if "startup" in wanted:
         for label, argv in STARTUP:
-            cmds.append(Command("startup", label, ma + argv, env))
+            cmds.append(Command("startup", label, ma + argv, ma_env))
             if before:
                 cmds.append(Command("startup", f"{label} (before)", before + argv, before_env))
     return cmds
@@ -393,7 +389,10 @@ def main(argv=None) -> int:
             if warmed_keras:
                 continue
             warmed_keras = True
-        run_once(c.argv, c.env, c.ok_codes)
+        _, _, problem = run_once(c.argv, c.env, c.ok_codes)
+        if problem:  # a broken command would cost the whole run (20 minutes) for nothing: stop now
+            print(f"warm-up: {c.case} {c.tool}: {problem}", file=sys.stderr)
+            return 2
     t0 = time.perf_counter()
     keras_runs = args.runs if args.keras_runs is None else args.keras_runs
     for r in range(args.runs):
