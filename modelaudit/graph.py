@@ -12,6 +12,22 @@ Dim = Optional[int]
 Shape = tuple  # tuple[Dim, ...]; None for an unknown dimension (the batch, usually)
 
 
+def is_shape(value: Any) -> bool:
+    """A list or tuple of ints (not bools) and Nones: what a config may hold as a shape."""
+    # a plain loop: called for every tensor of every layer, a generator here cost a tenth of a
+    # 10,000-layer check
+    if not isinstance(value, (list, tuple)):
+        return False
+    for d in value:
+        if d is not None and (type(d) is not int and (not isinstance(d, int) or isinstance(d, bool))):
+            return False
+    return True
+
+
+def shape_or_none(value: Any) -> Optional[Shape]:
+    return tuple(value) if is_shape(value) else None
+
+
 @dataclass(frozen=True)
 class TensorRef:
     """Keras's own `keras_history` triple: which call of which layer, which of its outputs."""

@@ -290,6 +290,10 @@ class Window:
     axes: list  # the spatial axes of the input
     kind: str  # "kernel" or "pool"
 
+    def axis_name(self, i: int) -> str:
+        names = AXIS_NAMES.get(len(self.axes), ())
+        return names[i] if i < len(names) else f"axis {self.axes[i]}"
+
 
 def _window(node: Node) -> Optional[Window]:
     shape = node.input_shape()
@@ -310,6 +314,15 @@ def _window(node: Node) -> Optional[Window]:
     extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
     return Window(kernel, extent, strides, str(cfg.get("padding") or "valid").lower(),
                   _spatial_axes(len(shape), _data_format(cfg)), kind)
+
+
+def _windows(w) -> Iterator[tuple]:
+    """(node, window) for the first call of every sliding conv or pool whose geometry is known."""
+    for node in w.first_calls():
+        if node.cls in SLIDING_CONVS | WINDOW_POOLS:
+            win = _window(node)
+            if win is not None:
+                yield node, win
 
 
 # ---- the rules --------------------------------------------------------------------------------------
@@ -490,24 +503,18 @@ class DroppedInputRows(Rule):
     summary = "A 'valid' conv or pool whose stride does not tile its input: the last rows are ignored"
 
     def check(self, model) -> Iterator[Finding]:
-        w = wiring(model)
-        for node in w.first_calls():
-            if node.cls not in SLIDING_CONVS | WINDOW_POOLS:
-                continue
-            win = _window(node)
-            if win is None or win.padding != "valid":
+        for node, win in _windows(wiring(model)):
+            if win.padding != "valid":
                 continue
             shape = node.input_shape()
-            names = AXIS_NAMES.get(len(win.axes), ())
             lost = []
             for i, axis in enumerate(win.axes):
                 n, k, s = shape[axis], win.kernel[i], win.strides[i]
                 if n is None or n < k or s == 1 or (n - k) % s == 0:
                     continue
                 rest = (n - k) % s
-                name = names[i] if i < len(names) else f"axis {axis}"
-                lost.append(f"along its {name} of {n}, the {win.kind} windows cover the first {n - rest} and the "
-                            f"last {rest} never {'reaches' if rest == 1 else 'reach'} the output")
+                lost.append(f"along its {win.axis_name(i)} of {n}, the {win.kind} windows cover the first {n - rest} "
+                            f"and the last {rest} never {'reaches' if rest == 1 else 'reach'} the output")
             if not lost:
                 continue
             yield self.finding(
@@ -527,19 +534,15 @@ class SpatialCollapse(Rule):
 
     def check(self, model) -> Iterator[Finding]:
         w = wiring(model)
-        for node in w.first_calls():
-            if node.cls not in SLIDING_CONVS | WINDOW_POOLS:
-                continue
-            win = _window(node)
+        for node, win in _windows(w):
             shape, out = node.input_shape(), node.output_shape()
-            if win is None or out is None or any(d is not None and d <= 0 for d in out):
+            if out is None or any(d is not None and d <= 0 for d in out):
                 continue  # a dimension shrunk to nothing is MA105's error
-            names = AXIS_NAMES.get(len(win.axes), ())
             flat = [i for i, axis in enumerate(win.axes)
                     if shape[axis] == 1 and (win.taps[i] > 1 or win.strides[i] > 1)]
             if not flat:
                 continue
-            which = " and ".join(names[i] if i < len(names) else f"axis {win.axes[i]}" for i in flat)
+            which = " and ".join(win.axis_name(i) for i in flat)
             waste = ""
             if win.kind == "kernel":
                 used = math.prod(1 if i in flat else win.taps[i] for i in range(len(win.axes)))

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from modelaudit.errors import ModelReadError
 from modelaudit.formats import dialects
-from modelaudit.graph import Call, Layer, ModelGraph, Objective, SourceFacts, TensorRef
+from modelaudit.graph import Call, Layer, ModelGraph, Objective, SourceFacts, TensorRef, is_shape, shape_or_none
 
 # Bounds that hold against hostile files (DESIGN principle 3).
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
@@ -183,7 +183,7 @@ def _sequential(name, class_name, format, layers: list[Layer], config: dict) -> 
         return ModelGraph(name=name, class_name=class_name, format=format, layers=(), inputs=(), outputs=(), sequential=True)
     if layers[0].class_name != "InputLayer":
         shape = layers[0].config.get("batch_shape") or config.get("build_input_shape") or layers[0].build_input_shape
-        if _is_shape(shape):
+        if is_shape(shape):
             synthetic = Layer(
                 name=f"{name}_input", class_name="InputLayer", config={"batch_shape": list(shape), "name": f"{name}_input"},
                 synthetic=True,
@@ -194,7 +194,7 @@ def _sequential(name, class_name, format, layers: list[Layer], config: dict) -> 
     for layer in layers[1:]:
         if layer.class_name == "InputLayer":
             raise ModelReadError(f"Sequential '{name}': an InputLayer after the first layer ('{layer.name}')")
-        call = Call(inputs=(TensorRef(prev.name, 0, 0),), input_shapes=(_shape_or_none(layer.build_input_shape),))
+        call = Call(inputs=(TensorRef(prev.name, 0, 0),), input_shapes=(shape_or_none(layer.build_input_shape),))
         layer = _replace(layer, calls=(call,))
         chained.append(layer)
         prev = layer
@@ -231,7 +231,7 @@ def _layer(item: Any, *, format: str, depth: int, counter: list, index: int) -> 
     if not isinstance(name, str) or not name:
         raise ModelReadError(f"layer #{index} ({class_name}) has no name")
     config = dialects.normalize_layer_config(class_name, raw_config)
-    if class_name == "InputLayer" and config.get("batch_shape") is not None and not _is_shape(config["batch_shape"]):
+    if class_name == "InputLayer" and config.get("batch_shape") is not None and not is_shape(config["batch_shape"]):
         # A model input without a shape: nothing downstream can be recomputed or compared.
         raise ModelReadError(f"layer '{name}' (InputLayer): batch_shape is not a list of integers and nulls")
     build = item.get("build_config")
@@ -290,7 +290,7 @@ def _call_keras3(node: dict, layer: str) -> Call:
         if _keras_tensor(obj):
             cfg = obj.get("config") or {}
             refs.append(_history(cfg.get("keras_history"), layer))
-            shapes.append(_shape_or_none(cfg.get("shape")))
+            shapes.append(shape_or_none(cfg.get("shape")))
             return True
         found = False
         if isinstance(obj, list):
@@ -422,21 +422,6 @@ def topological_order(graph: ModelGraph) -> list[tuple[str, int]]:
         stuck = sorted(key[0] for key, n in remaining.items() if n > 0)
         raise ModelReadError(f"model '{graph.name}': inbound_nodes form a cycle through '{stuck[0]}'")
     return order
-
-
-def _is_shape(shape: Any) -> bool:
-    # a plain loop: called for every tensor of every layer, the generator it replaced cost a tenth of
-    # a 10,000-layer check
-    if not isinstance(shape, (list, tuple)):
-        return False
-    for d in shape:
-        if d is not None and (type(d) is not int and (not isinstance(d, int) or isinstance(d, bool))):
-            return False
-    return True
-
-
-def _shape_or_none(shape: Any):
-    return tuple(shape) if _is_shape(shape) else None
 
 
 # ---- compile configuration -------------------------------------------------------------------

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+from modelaudit.graph import is_shape
 from modelaudit.infer.registry import (
     LayerSpec,
     ShapeError,
@@ -310,10 +311,6 @@ class MaskingSpec(LayerSpec):
         return [single_input(input_shapes, "Masking")]
 
 
-def _is_shape(value) -> bool:
-    return isinstance(value, (list, tuple)) and all(d is None or isinstance(d, int) for d in value)
-
-
 @register("Lambda")
 class LambdaSpec(LayerSpec):
     """lambda_layer.py compute_output_shape, for the one case that needs no code: a literal `output_shape`.
@@ -337,8 +334,8 @@ class LambdaSpec(LayerSpec):
             if s is not None and len(s) > 0:
                 batch = s[0]
                 break
-        if _is_shape(value):
+        if is_shape(value):
             return [(batch,) + tuple(value)]
-        if all(_is_shape(v) for v in value):
+        if all(is_shape(v) for v in value):
             return [(batch,) + tuple(v) for v in value]
         return [None]
