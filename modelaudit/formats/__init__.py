@@ -15,8 +15,15 @@ def read(path: str, scan=None) -> ModelGraph:
     config has no weights and leaves it empty."""
     from modelaudit.formats.detect import HDF5, JSON, ZIP, detect
 
+    import os
+
     extra = {"scan": scan} if scan is not None else {}
     try:
+        if os.path.isdir(path):
+            from modelaudit.formats import savedmodel
+
+            if savedmodel.is_savedmodel(path):
+                return savedmodel.read(path, **extra)
         kind = detect(path)
         if kind == ZIP:
             from modelaudit.formats import keras_v3

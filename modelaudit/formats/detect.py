@@ -43,6 +43,6 @@ def detect(path: str) -> str:
     if head[:4] in ZIP_SIGNATURES:
         return ZIP
     stripped = head.lstrip(b" \t\r\n\xef\xbb\xbf")  # a UTF-8 byte-order mark is allowed
-    if stripped.startswith(b"{"):
+    if stripped.startswith((b"{", b'"')):  # an object, or a config saved as a JSON string
         return JSON
     raise ModelReadError("not a Keras model: neither a .keras zip, an HDF5 file nor a JSON config")

@@ -98,6 +98,13 @@ def read(path: str) -> ModelGraph:
         raise ModelReadError(f"JSON config is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB")
     with open(path, "rb") as f:
         data = loads(f.read(), "JSON config")
+    if isinstance(data, str):
+        # `json.dump(model.to_json(), f)`: the config as a JSON string inside JSON. Once, not again.
+        data = loads(data, "JSON config (a JSON string holding the config)")
+    from modelaudit.formats import tfjs
+
+    if tfjs.is_layers_model(data):
+        return tfjs.read(path, data, size)
     return graph_from_config(
         data, format="json-config", source=SourceFacts(file_size=size, keras_version=_str(data, "keras_version"))
     )

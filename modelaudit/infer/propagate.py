@@ -237,7 +237,7 @@ SPEC_ERRORS = (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, A
 
 
 def _layer_call(result: LayerResult, layer: Layer, call_index: int, in_shapes: list, trainable: bool, recorded: dict):
-    spec = registry.get(layer.class_name)
+    spec = registry.spec_for(layer)
     fallback = _recorded_outputs(layer.name, call_index, recorded)
     if spec is None:
         return _not_recomputed(result, layer, call_index, trainable, f"no spec for class {layer.class_name}", fallback)
@@ -280,7 +280,7 @@ def _data_inputs(layer: Layer, call, in_shapes: list) -> list:
     keyword (mask=, attention_mask=, initial_state=) do not shape the output."""
     if not call.tensor_kwargs:
         return in_shapes
-    spec = registry.get(layer.class_name) if layer.submodel is None else None
+    spec = registry.spec_for(layer) if layer.submodel is None else None
     wanted = getattr(spec, "tensor_arguments", ())
     n_args = len(in_shapes) - len(call.tensor_kwargs)
     out = list(in_shapes[:n_args])

@@ -120,6 +120,14 @@ def get(class_name: str) -> Optional[LayerSpec]:
     return SPECS.get(class_name)
 
 
+def spec_for(layer) -> Optional[LayerSpec]:
+    """The spec of one layer of the graph (a graph.Layer): by its class name, except where the class
+    name alone does not say what the node computes (a tf.keras TFOpLambda names its op in
+    `config["function"]`; a Keras 3 op node is told apart from the layer of the same name by its
+    module)."""
+    return get(layer.class_name)
+
+
 def known_classes() -> list[str]:
     _load_families()
     return sorted(SPECS)
