@@ -70,7 +70,7 @@ class Report:
                "non_trainable_params": 0}
         for fr in self.files:
             for key, value in (fr.stats or {}).items():
-                out[key] += value
+                out[key] = None if out[key] is None or value is None else out[key] + value
         return out
 
     def exit_code(self) -> int:

@@ -44,6 +44,9 @@ class Weight:
     path: str
     shape: Shape
     dtype: str
+    # what the file says of the variable's trainability (a SavedModel's SavedVariable does); None:
+    # the file does not say, and infer/stored.py decides from the variable's name and owner
+    trainable: Optional[bool] = None
 
     @property
     def size(self) -> int:
@@ -135,6 +138,12 @@ class ModelGraph:
     opaque: bool = False  # a subclassed model whose config holds no layer graph
     unassigned_weights: tuple[Weight, ...] = ()  # stored variables no layer in the config explains
     sequential: bool = False
+
+    @property
+    def holds_weights(self) -> bool:
+        """False for a bare config (a JSON file): no variable is stored anywhere, so what no spec
+        recomputes is unknown, not zero."""
+        return self.format != "json-config"
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:

@@ -352,7 +352,7 @@ class DenseParameterHotspot(Rule):
             if node.cls != "Dense":
                 continue
             params = node.row.params
-            if params <= self.opts["min_params"] or params / total <= self.opts["share"]:
+            if params is None or params <= self.opts["min_params"] or params / total <= self.opts["share"]:
                 continue
             flatten = _upstream(w, node, DROPOUT_LAYERS)
             if flatten is None or flatten.cls != "Flatten":

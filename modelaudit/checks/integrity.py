@@ -162,7 +162,7 @@ class OpaqueModel(Rule):
                 None,
                 f"{model.graph.class_name} '{model.graph.name}' saves only its constructor arguments, no layer "
                 f"graph: only the weights file's {len(model.unassigned_weights)} variables "
-                f"({model.total_params:,} params) are audited",
+                f"({_count(model.total_params)} params) are audited",
             )
 
 
@@ -250,3 +250,7 @@ class AllZeroKernel(Rule):
                 f"{_owner(layer, path)}{name} {weight.path} of shape {fmt_shape(weight.shape)} is all zeros "
                 f"({weight.size:,} values): the layer outputs only its bias; never trained, or a broken export",
             )
+
+
+def _count(n) -> str:
+    return "an unknown number of" if n is None else f"{n:,}"

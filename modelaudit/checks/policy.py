@@ -62,7 +62,7 @@ class MaxParams(PolicyRule):
 
     def check(self, model):
         limit = self.limit()
-        if limit is not None and model.total_params > limit:
+        if limit is not None and model.total_params is not None and model.total_params > limit:
             yield self.finding(
                 None,
                 f"the model has {model.total_params:,} params ({model.trainable_params:,} trainable), "

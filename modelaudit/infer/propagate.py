@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from modelaudit.formats.json_config import topological_order
 from modelaudit.graph import Layer, ModelGraph, Shape, Weight, is_shape, shape_or_none
-from modelaudit.infer import registry
+from modelaudit.infer import registry, stored
 from modelaudit.infer.registry import ShapeError, WeightSpec, fmt_shape
 
 
@@ -33,9 +33,10 @@ class LayerResult:
     input_shapes: list = field(default_factory=list)  # per call: [shape per input tensor]
     output_shapes: list = field(default_factory=list)  # per call: [shape per output tensor]
     expected_weights: Optional[list] = None  # None: no spec, nothing recomputed
-    params: int = 0
-    trainable_params: int = 0
-    non_trainable_params: int = 0
+    # None: unknown (no spec recomputes the layer and the file stores no weights for it)
+    params: Optional[int] = 0
+    trainable_params: Optional[int] = 0
+    non_trainable_params: Optional[int] = 0
     stored_params: Optional[int] = None
     macs: Optional[int] = 0
     recomputed: bool = True
@@ -65,9 +66,9 @@ class LayerResult:
 class Inferred:
     graph: ModelGraph
     rows: list  # LayerResult for every layer at every depth, nested rows after their model's row
-    total_params: int = 0
-    trainable_params: int = 0
-    non_trainable_params: int = 0
+    total_params: Optional[int] = 0  # None: unknown, never 0 for "could not count"
+    trainable_params: Optional[int] = 0
+    non_trainable_params: Optional[int] = 0
     stored_params: Optional[int] = None
     macs: Optional[int] = 0
     output_shapes: list = field(default_factory=list)  # one per model output
@@ -92,13 +93,6 @@ class Inferred:
         raise KeyError(path)
 
 
-def _size(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
-
-
 def _ignored_stored(weight: Weight) -> bool:
     # Random layers save their seed generator's state; Keras's count_params() leaves it out.
     return "seed_generator" in weight.path
@@ -107,9 +101,14 @@ def _ignored_stored(weight: Weight) -> bool:
 def propagate(graph: ModelGraph) -> Inferred:
     rows: list[LayerResult] = []
     if graph.opaque:
-        stored = sum(w.size for w in graph.unassigned_weights)
+        if not graph.holds_weights:  # a subclassed model's bare config: nothing says what it holds
+            return Inferred(graph=graph, rows=[], total_params=None, trainable_params=None,
+                            non_trainable_params=None, macs=None)
+        weights = [w for w in graph.unassigned_weights if not _ignored_stored(w)]
+        trainable, non_trainable = stored.split(weights)
         return Inferred(
-            graph=graph, rows=[], total_params=stored, trainable_params=stored, stored_params=stored,
+            graph=graph, rows=[], total_params=trainable + non_trainable, trainable_params=trainable,
+            non_trainable_params=non_trainable, stored_params=trainable + non_trainable,
             macs=None, unassigned_weights=graph.unassigned_weights,
         )
     outputs, inputs, totals = _walk(graph, "", 0, None, True, rows)
@@ -143,12 +142,7 @@ def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], train
     """Propagate one (sub)model. Returns (output shapes, input shapes, (total, trainable, non-trainable))."""
     by_name = {layer.name: layer for layer in graph.layers}
     # Shapes the file records for tensors, from their consumers' records (Keras 3 files).
-    recorded: dict = {}
-    for layer in graph.layers:
-        for call in layer.calls:
-            for ref, shape in zip(call.inputs, call.input_shapes):
-                if shape is not None:
-                    recorded.setdefault((ref.layer, ref.call, ref.index), shape)
+    recorded = _recorded_shapes(graph)
     tensors: dict = {}
     results: dict[str, LayerResult] = {}
     sub_rows: dict[str, list] = {}
@@ -213,7 +207,7 @@ def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], train
         for i, shape in enumerate(outs):
             tensors[(name, call_index, i)] = shape
 
-    totals = [0, 0, 0]
+    totals: list = [0, 0, 0]
     for layer in graph.layers:
         result = results.get(layer.name)
         if result is None:  # a layer nothing reaches and that is never called: still list it
@@ -222,9 +216,8 @@ def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], train
             _weights_only(result, layer, trainable)
         rows.append(result)
         rows.extend(sub_rows.get(layer.name, []))
-        totals[0] += result.params
-        totals[1] += result.trainable_params
-        totals[2] += result.non_trainable_params
+        totals = [add_known(t, n) for t, n in
+                  zip(totals, (result.params, result.trainable_params, result.non_trainable_params))]
     outputs = [tensors.get((ref.layer, ref.call, ref.index)) for ref in graph.outputs]
     inputs = [tensors.get((ref.layer, ref.call, ref.index)) for ref in graph.inputs]
     return outputs, inputs, tuple(totals)
@@ -270,7 +263,7 @@ def _layer_call(result: LayerResult, layer: Layer, call_index: int, in_shapes: l
             result.non_positive.append(shape)
     if call_index == 0:
         _account(result, layer, spec, shapes, expected, trainable)
-    result.macs = _add_macs(result.macs, _macs(spec, layer, shapes, outs))
+    result.macs = add_known(result.macs, _macs(spec, layer, shapes, outs))
     return outs
 
 
@@ -343,21 +336,25 @@ def _macs(spec, layer, shapes, outs):
         return None
 
 
-def _add_macs(a, b):
-    return None if a is None or b is None else a + b
 
 
 def _stored_totals(result: LayerResult, layer: Layer, trainable: bool) -> None:
-    """No recomputation possible: the params are what the file stores."""
+    """No recomputation possible: the params are what the file stores; unknown if it stores none."""
     if layer.weights is None:
+        result.params = result.trainable_params = result.non_trainable_params = None
         return
-    stored = sum(w.size for w in layer.weights if not _ignored_stored(w))
-    result.stored_params = stored
-    result.params = stored
+    weights = [w for w in layer.weights if not _ignored_stored(w)]
+    own_trainable, own_frozen = stored.split(weights, layer.class_name)
+    result.stored_params = result.params = own_trainable + own_frozen
     if trainable and layer.trainable:
-        result.trainable_params = stored
+        result.trainable_params, result.non_trainable_params = own_trainable, own_frozen
     else:
-        result.non_trainable_params = stored
+        result.trainable_params, result.non_trainable_params = 0, own_trainable + own_frozen
+
+
+def add_known(a: Optional[int], b: Optional[int]) -> Optional[int]:
+    """A sum of counts, unknown (None) as soon as one of them is."""
+    return None if a is None or b is None else a + b
 
 
 def _weights_only(result: LayerResult, layer: Layer, trainable: bool) -> None:
@@ -393,6 +390,29 @@ def _put(per_call: list, call_index: int, value) -> None:
     while len(per_call) <= call_index:
         per_call.append([])
     per_call[call_index] = value
+
+
+def _recorded_shapes(graph: ModelGraph) -> dict:
+    """(layer, call, tensor) -> the shape the file records for that tensor where its consumers
+    record one: Keras 3 tensor records in their inbound nodes, else the input shape of a consumer's
+    build_config (tf_keras's `.keras` writes no tensor records). What no spec computes (a custom
+    layer) is then known from what the layers it feeds were built on."""
+    recorded: dict = {}
+    for layer in graph.layers:
+        for call in layer.calls:
+            for ref, shape in zip(call.inputs, call.input_shapes):
+                if shape is not None:
+                    recorded.setdefault((ref.layer, ref.call, ref.index), shape)
+    for layer in graph.layers:
+        built = layer.build_input_shape
+        if built is None or not layer.calls or layer.submodel is not None:
+            continue
+        refs = layer.calls[0].inputs
+        shapes = [built] if is_shape(built) else built if isinstance(built, (list, tuple)) else []
+        if len(refs) == len(shapes) and all(is_shape(x) for x in shapes):
+            for ref, shape in zip(refs, shapes):
+                recorded.setdefault((ref.layer, ref.call, ref.index), tuple(shape))
+    return recorded
 
 
 def _recorded_outputs(name: str, call_index: int, recorded: dict) -> list:

@@ -34,8 +34,12 @@ def _stats(fr) -> str:
     stats = fr.stats
     if not stats:
         return ""
-    return (f"{fr.format} · {stats['layers']} layers · **{stats['total_params']:,} params** "
-            f"({stats['trainable_params']:,} trainable, {stats['non_trainable_params']:,} non-trainable)")
+    return (f"{fr.format} · {stats['layers']} layers · **{_count(stats['total_params'])} params** "
+            f"({_count(stats['trainable_params'])} trainable, {_count(stats['non_trainable_params'])} non-trainable)")
+
+
+def _count(n) -> str:
+    return "unknown" if n is None else f"{n:,}"
 
 
 def render(report, *, show_info: bool = False, color: bool = False) -> str:

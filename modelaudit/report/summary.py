@@ -59,6 +59,11 @@ def _count(n) -> str:
     return "?" if n is None else f"{n:,}"
 
 
+def _total(n, per: int) -> str:
+    # unknown, not 0: a layer no spec recomputes and whose weights the file does not store
+    return "unknown" if n is None else f"{n:,} ({_human_bytes(n * per)})"
+
+
 def _table_rows(inferred, formulas: bool, markdown: bool):
     functional = not inferred.graph.sequential
     headers = ["Layer (type)", "Output Shape", "Param #"]
@@ -108,12 +113,9 @@ def _footer(inferred) -> list[str]:
     sizes = inferred.dtype_bytes
     main_dtype = max(sizes, key=sizes.get) if sizes else "float32"
     per = DTYPE_BYTES.get(main_dtype, 4)
-    lines = [
-        f"Total params: {_count(inferred.total_params)} ({_human_bytes(inferred.total_params * per)})",
-        f"Trainable params: {_count(inferred.trainable_params)} ({_human_bytes(inferred.trainable_params * per)})",
-        f"Non-trainable params: {_count(inferred.non_trainable_params)} "
-        f"({_human_bytes(inferred.non_trainable_params * per)})",
-    ]
+    lines = [f"{label}: {_total(n, per)}" for label, n in (
+        ("Total params", inferred.total_params), ("Trainable params", inferred.trainable_params),
+        ("Non-trainable params", inferred.non_trainable_params))]
     if len(sizes) > 1:
         lines.append("Stored by dtype: " + ", ".join(f"{d} {_human_bytes(b)}" for d, b in sorted(sizes.items())))
     lines.append(f"Total MACs: {_count(inferred.macs)} per sample")

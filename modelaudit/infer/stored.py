@@ -1,0 +1,75 @@
+"""What stored variables alone say, where no spec recomputes a layer (a class without a spec, a layer
+whose input shape is unknown, a subclassed model's weights): how many params, and which are trainable.
+
+Keras marks a BatchNormalization's moving mean and variance non-trainable; a count that calls them
+trainable disagrees with `model.summary()` on every such file. Files name variables three ways: by
+variable name (`moving_mean:0` in a legacy .h5), by position (`vars/2` in a Keras 3 weights file, under
+the layer's generic key or a subclassed model's attribute name), or with an explicit flag (a
+SavedModel's variables): each is read here, once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Optional
+
+from modelaudit.graph import Weight
+
+# Variables Keras creates with trainable=False, by the name it gives them.
+NON_TRAINABLE_NAMES = frozenset({"moving_mean", "moving_variance"})
+# Keras 3 weights files list a layer's variables by position: BatchNormalization's are gamma, beta,
+# moving_mean, moving_variance (keras/src/layers/normalization/batch_normalization.py build()).
+NON_TRAINABLE_POSITIONS = {"BatchNormalization": {2, 3}, "SyncBatchNormalization": {2, 3}}
+_GENERIC_BN = re.compile(r"(sync_)?batch_normalization(_\d+)?$")
+
+
+def split(weights: Iterable[Weight], class_name: Optional[str] = None) -> tuple[int, int]:
+    """(trainable, non-trainable) sizes of the stored `weights` of one layer of class `class_name`
+    (None: the owner is not known, as in a subclassed model's weights file; a class without a
+    known layout is read like an unknown one)."""
+    weights = list(weights)
+    trainable = non_trainable = 0
+    groups = _groups(weights)
+    for w in weights:
+        if is_trainable(w, class_name, groups):
+            trainable += w.size
+        else:
+            non_trainable += w.size
+    return trainable, non_trainable
+
+
+def is_trainable(weight: Weight, class_name: Optional[str], groups: dict) -> bool:
+    if weight.trainable is not None:
+        return weight.trainable
+    head, _, last = weight.path.rpartition("/")
+    if last.split(":", 1)[0] in NON_TRAINABLE_NAMES:
+        return False
+    owner, _, kind = head.rpartition("/")
+    if kind != "vars" or not last.isdigit():
+        return True
+    position = int(last)
+    if class_name in NON_TRAINABLE_POSITIONS:
+        return position not in NON_TRAINABLE_POSITIONS[class_name]
+    # A layer of unknown class, or a subclassed model: its groups are attribute names (`bn/vars/2`)
+    # or generic class keys (`blocks/batch_normalization/vars/2`). A group of exactly four 1-D
+    # variables of one size is a BatchNormalization's gamma, beta, moving mean and variance.
+    name = owner.rpartition("/")[2]
+    if _GENERIC_BN.match(name) or groups.get(owner) == "batch_normalization":
+        return position not in NON_TRAINABLE_POSITIONS["BatchNormalization"]
+    return True
+
+
+def _groups(weights: list[Weight]) -> dict:
+    """owner group -> "batch_normalization" where its variables look like one."""
+    members: dict[str, list[Weight]] = {}
+    for w in weights:
+        head, _, last = w.path.rpartition("/")
+        owner, _, kind = head.rpartition("/")
+        if kind == "vars" and last.isdigit():
+            members.setdefault(owner, []).append(w)
+    out = {}
+    for owner, ws in members.items():
+        shapes = {tuple(w.shape) for w in ws}
+        if len(ws) == 4 and len(shapes) == 1 and len(next(iter(shapes))) == 1:
+            out[owner] = "batch_normalization"
+    return out
