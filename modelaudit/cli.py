@@ -143,6 +143,7 @@ def check(
     from modelaudit.api import Report, audit_file, audit_model, expand
     from modelaudit.errors import ConfigError
     from modelaudit.report import FORMATS, render
+    from modelaudit.report.visible import visible
 
     if format not in FORMATS:
         raise _fail(f"unknown format {format!r} (choose from {', '.join(FORMATS)})")
@@ -186,9 +187,9 @@ def check(
 
     for fr in report.files:
         if fr.error:
-            typer.echo(f"{fr.path}: cannot read: {fr.error}", err=True)
+            typer.echo(visible(f"{fr.path}: cannot read: {fr.error}"), err=True)
         for message in fr.internal_errors:
-            typer.echo(f"{fr.path}: {message}", err=True)
+            typer.echo(visible(f"{fr.path}: {message}"), err=True)
     color = format == "text" and not output and use_color(sys.stdout)
     text = render(report, format, show_info=show_info, color=color)
     if quiet and format == "text":
@@ -242,6 +243,7 @@ def summary(
     from modelaudit.api import recompute
     from modelaudit.errors import ModelReadError, one_line
     from modelaudit.report import summary as summary_report
+    from modelaudit.report.visible import visible
 
     if format not in ("text", "json", "markdown"):
         raise _fail(f"unknown format {format!r} (choose from text, json, markdown)")
@@ -249,7 +251,7 @@ def summary(
         graph = formats.read(path)
         inferred = recompute(graph)
     except ModelReadError as exc:
-        typer.echo(f"{path}: cannot read: {one_line(exc)}", err=True)
+        typer.echo(visible(f"{path}: cannot read: {one_line(exc)}"), err=True)
         raise typer.Exit(2)
     if format == "json":
         text = summary_report.render_json(path, graph.format, inferred)

@@ -9,6 +9,7 @@ Escaped as @actions/core escapes them: `%`, CR and LF in the message; also `:` a
 from __future__ import annotations
 
 from modelaudit.report.locate import display_path, located_message
+from modelaudit.report.visible import visible
 
 COMMANDS = {"error": "error", "warning": "warning", "info": "notice"}
 
@@ -31,10 +32,10 @@ def render(report, *, show_info: bool = False, color: bool = False) -> str:
     for fr in report.files:
         path = display_path(fr.path)
         if fr.error:
-            lines.append(command("error", f"cannot read: {fr.error}", file=path, title="modelaudit: cannot read"))
+            lines.append(command("error", visible(f"cannot read: {fr.error}", newlines=False), file=path, title="modelaudit: cannot read"))
         for text in fr.internal_errors:
             lines.append(command("error", text, file=path, title="modelaudit: internal error"))
         for f in fr.findings:
-            lines.append(command(COMMANDS[f.severity.value], located_message(f),
+            lines.append(command(COMMANDS[f.severity.value], visible(located_message(f), newlines=False),
                                  file=path, line="1", title=f"{f.code} {f.name}"))
     return "".join(line + "\n" for line in lines)

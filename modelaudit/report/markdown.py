@@ -4,18 +4,23 @@ short parameter summary, and its findings in a table (info findings folded away)
 from __future__ import annotations
 
 from modelaudit.report.locate import display_path
+from modelaudit.report.visible import visible
 
 ICONS = {"failing": "❌", "passing": "✅", "unreadable": "⚠️"}
 
 
 def _cell(text: str) -> str:
-    """Safe inside a table cell: no pipes, no line breaks, no HTML."""
-    return (" ".join(str(text).split()).replace("\\", "\\\\").replace("|", "\\|")
-            .replace("<", "&lt;").replace(">", "&gt;"))
+    """Safe inside a table cell: no pipes, no line breaks, no code spans or HTML, no control or bidi
+    characters (report/visible.py)."""
+    return (" ".join(visible(text).split()).replace("\\", "\\\\").replace("|", "\\|")
+            .replace("`", "\\`").replace("<", "&lt;").replace(">", "&gt;"))
 
 
 def _code_span(text: str) -> str:
-    return f"`{_cell(text).replace('`', '')}`"
+    # inside a code span a backslash escapes nothing: a backtick is dropped, a pipe stays escaped
+    # (GitHub splits table cells on it even there)
+    safe = " ".join(visible(text).split()).replace("`", "").replace("|", "\\|")
+    return f"`{safe}`"
 
 
 def _plural(n: int, word: str) -> str:
@@ -51,10 +56,10 @@ def render(report, *, show_info: bool = False, color: bool = False) -> str:
     for fr in report.files:
         path = display_path(fr.path)
         if fr.error:
-            out += [f"### {ICONS['unreadable']} `{path}`", "", f"Cannot read: {_cell(fr.error)}", ""]
+            out += [f"### {ICONS['unreadable']} {_code_span(path)}", "", f"Cannot read: {_cell(fr.error)}", ""]
             continue
         state = "failing" if any(id(f) in failing for f in fr.findings) or fr.internal_errors else "passing"
-        out += [f"### {ICONS[state]} `{path}`", ""]
+        out += [f"### {ICONS[state]} {_code_span(path)}", ""]
         if _stats(fr):
             out += [_stats(fr), ""]
         out += [f"> {_cell(text)}" for text in fr.internal_errors]

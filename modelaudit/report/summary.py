@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from modelaudit.infer.registry import fmt_shape
+from modelaudit.report.visible import visible
 
 DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 
@@ -76,7 +77,7 @@ def _table_rows(inferred, formulas: bool, markdown: bool):
     for row in inferred.visible_rows():
         name = row.path.rpartition("/")[2]
         # nested layers hang under their model, as in Keras's summary(expand_nested=True)
-        label = ("  " * (row.depth - 1) + "└ " if row.depth else "") + f"{name} ({row.layer.class_name})"
+        label = ("  " * (row.depth - 1) + "└ " if row.depth else "") + visible(f"{name} ({row.layer.class_name})")
         shapes = row.first_output_shapes
         shape_text = ", ".join(fmt_shape(s) for s in shapes) if shapes else "?"
         params = _count(row.params)
@@ -84,7 +85,7 @@ def _table_rows(inferred, formulas: bool, markdown: bool):
             params += " *"
         cells = [label, shape_text, params]
         if functional:
-            cells.append(", ".join(_connections(row)) or "-")
+            cells.append(visible(", ".join(_connections(row))) or "-")
         cells.append(_count(row.macs))
         if formulas:
             cells.append(row.formula or ("from the file" if not row.recomputed else ""))
@@ -131,7 +132,7 @@ def render_text(path: str, fmt: str, inferred, formulas: bool = False) -> str:
     tabulate_module.PRESERVE_WHITESPACE = True  # keep the nesting indent
 
     graph = inferred.graph
-    out = [f'Model: "{graph.name}" ({graph.class_name}, {fmt}) — {path}']
+    out = [visible(f'Model: "{graph.name}" ({graph.class_name}, {fmt}) — {path}')]
     if graph.opaque:
         out.append("A subclassed model: the file saves no layer graph, only its weights.")
     else:
@@ -156,7 +157,8 @@ def render_markdown(path: str, fmt: str, inferred, formulas: bool = False) -> st
     from tabulate import tabulate
 
     graph = inferred.graph
-    out = [f"### `{path}` — {graph.name} ({graph.class_name})", ""]
+    title = visible(f"{path} — {graph.name} ({graph.class_name})").replace("`", "")
+    out = [f"### `{title}`", ""]
     if not graph.opaque:
         headers, rows = _table_rows(inferred, formulas, markdown=True)
         out.append(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))

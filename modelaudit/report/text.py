@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from modelaudit.report.visible import visible
+
 COLORS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[36m"}
 RESET = "\033[0m"
 
@@ -17,7 +19,7 @@ def render(report, *, show_info: bool = False, color: bool = False) -> str:
             sev = f"[{f.severity.value}]"
             if color:
                 sev = f"{COLORS[f.severity.value]}{sev}{RESET}"
-            lines.append(f"{fr.path}: {f.layer or '-'}: {f.code} {sev} {f.message}")
+            lines.append(f"{visible(fr.path)}: {visible(f.layer or '-')}: {f.code} {sev} {visible(f.message)}")
     counts = report.counts
     checked = sum(1 for fr in report.files if not fr.error)
     unreadable = sum(1 for fr in report.files if fr.error)
