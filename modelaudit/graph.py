@@ -121,6 +121,8 @@ class SourceFacts:
     backend: Optional[str] = None
     # a legacy .h5's training_config as parsed, for the security walk even when it names no objective
     training_config: Any = field(default=None, hash=False, compare=False)
+    # weight files the model names that are not beside it (a TF.js manifest's shards), in its order
+    missing_weight_files: tuple = ()
 
 
 @dataclass(frozen=True)
