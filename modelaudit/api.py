@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Optional
 
 from modelaudit.engine import Finding, Settings, run_rules
@@ -105,7 +105,7 @@ def audit(target: Any, config: Any = None) -> Report:
     paths = [target] if isinstance(target, (str, os.PathLike)) else list(target)
     files = []
     for path, error in expand(paths):
-        files.append(FileReport(path, error=error) if error else audit_file(path, settings))
+        files.append(unreadable(path, error, settings) if error else audit_file(path, settings))
     return Report(files, settings)
 
 
@@ -116,7 +116,7 @@ def audit_model(model: Any, settings: Settings, name: Optional[str] = None) -> F
     try:
         graph = live.read(model)
     except ModelReadError as exc:
-        return FileReport(name, error=one_line(exc))
+        return unreadable(name, one_line(exc), settings)
     return _check_graph(name, graph, settings)
 
 
@@ -133,8 +133,23 @@ def audit_file(path: str, settings: Settings, progress: Any = None) -> FileRepor
     try:
         graph = formats.read(path, scan)
     except ModelReadError as exc:
-        return FileReport(path, error=one_line(exc))
+        return unreadable(path, one_line(exc), settings)
     return _check_graph(path, graph, settings, scan)
+
+
+def unreadable(path: str, error: str, settings: Settings, format: Optional[str] = None) -> FileReport:
+    """The report of a file that cannot be read: its `error`, and the MA100 finding that carries it to
+    every output format. Like ruff's io-error, it is reported whatever --select says, unless ignored
+    by name (--ignore, per-file-ignores). The file is unreadable either way: the run exits 2 (0 with
+    --exit-zero)."""
+    from modelaudit.engine import UNREADABLE, Finding, Severity, resolve
+
+    findings = []
+    ignored = {c for s in settings.ignore for c in resolve(s)} | settings.ignored_for(path)
+    if UNREADABLE not in ignored:
+        finding = Finding(UNREADABLE, "unreadable-file", Severity.ERROR, None, f"cannot read: {error}", path)
+        findings.append(replace(finding, severity=settings.severity_of(finding)))
+    return FileReport(path, format=format, error=error, findings=findings)
 
 
 SCAN_RULES = ("MA108", "MA110")  # the rules that read weight data

@@ -171,9 +171,9 @@ def check(
     files = []
     for path, error in expand(paths or []):
         if error:
-            from modelaudit.api import FileReport
+            from modelaudit.api import unreadable
 
-            files.append(FileReport(path, error=error))
+            files.append(unreadable(path, error, settings))
         else:
             files.append(audit_file(path, settings, progress))
             if len(files) % 64 == 0:
@@ -196,7 +196,7 @@ def check(
         text = "".join(text.splitlines(keepends=True)[:-1])
     _write(text, output)
     code = report.exit_code()
-    if exit_zero and code == 1:
+    if exit_zero and code in (1, 2):  # findings, or unreadable input; a usage error exited 2 before
         code = 0
     raise typer.Exit(code)
 

@@ -15,6 +15,7 @@ from typing import Any, Iterator, Optional
 
 RULE_FAMILIES = ("integrity", "objective", "architecture", "security", "policy")
 DOCS_URL = "https://github.com/keras-modelaudit/modelaudit/blob/main/rules/{code}.md"
+UNREADABLE = "MA100"  # the finding a file that cannot be read gets (api.unreadable), not a rule's check()
 
 
 class Severity(str, enum.Enum):

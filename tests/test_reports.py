@@ -105,7 +105,8 @@ def test_json_lists_every_finding_info_included(files, in_folder):
     by_path = {f["path"]: f for f in doc["files"]}
     assert by_path["junk.keras"]["error"] and by_path["junk.keras"]["stats"] is None
     assert [f["code"] for f in by_path["custom.json"]["findings"]] == ["MA107"]
-    assert doc["counts"] == {"error": 2, "warning": 0, "info": 1}
+    assert doc["counts"] == {"error": 3, "warning": 0, "info": 1}  # MA101 twice, and MA100 for junk.keras
+    assert [f["code"] for f in by_path["junk.keras"]["findings"]] == ["MA100"]
 
 
 # --- sarif ------------------------------------------------------------------------------------
@@ -192,6 +193,10 @@ def test_sarif_reports_unreadable_files_as_tool_notifications(files, in_folder):
     assert invocation["executionSuccessful"] is False
     (note,) = invocation["toolExecutionNotifications"]
     assert note["level"] == "error" and note["message"]["text"].startswith("junk.keras: cannot read: ")
+    # ... and as an MA100 result, which code scanning shows as an alert
+    (result,) = [r for r in doc["runs"][0]["results"] if r["ruleId"] == "MA100"]
+    assert result["level"] == "error" and result["message"]["text"].startswith("cannot read: ")
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "junk.keras"
 
 
 def test_sarif_uris_are_encoded_relative_references(tmp_path, monkeypatch):
@@ -234,7 +239,7 @@ def test_github_commands_parse_back(files, in_folder):
     kinds = [(c["kind"], c["file"], c["title"]) for c in commands]
     assert kinds.count(("error", "broken.keras", "MA101 weight-shape-mismatch")) == 2
     assert ("notice", "custom.json", "MA107 unknown-layer") in kinds
-    assert ("error", "junk.keras", "modelaudit: cannot read") in kinds
+    assert ("error", "junk.keras", "MA100 unreadable-file") in kinds  # reported whatever --select says
     assert all(c["line"] == "1" for c in commands if c["title"].startswith("MA"))
     assert all("'probs'" in c["message"] for c in commands if c["file"] == "broken.keras")
 
@@ -265,7 +270,7 @@ def test_gitlab_code_quality_report(files, in_folder):
         by_check.setdefault(issue["check_name"], []).append(issue)
     assert [i["severity"] for i in by_check["MA101 weight-shape-mismatch"]] == ["critical", "critical"]
     assert by_check["MA107 unknown-layer"][0]["severity"] == "info"
-    assert by_check["modelaudit/cannot-read"][0]["location"]["path"] == "junk.keras"
+    assert by_check["MA100 unreadable-file"][0]["location"]["path"] == "junk.keras"
     sarif = sarif_of("broken.keras")  # one fingerprint per finding, the same in both formats
     assert sorted(p for _, p in _fingerprints(sarif)) == sorted(
         i["fingerprint"] for i in by_check["MA101 weight-shape-mismatch"])
@@ -275,7 +280,7 @@ def test_gitlab_code_quality_report(files, in_folder):
 
 def test_markdown_pull_request_comment(files, in_folder):
     text = check("good.keras", "broken.keras", "custom.json", "junk.keras", "--format", "markdown").stdout
-    assert text.startswith("## modelaudit: 2 errors, 0 warnings, 1 info in 4 files")
+    assert text.startswith("## modelaudit: 3 errors, 0 warnings, 1 info in 4 files")  # MA100 counts
     assert "### ✅ `good.keras`" in text and "### ❌ `broken.keras`" in text and "### ⚠️ `junk.keras`" in text
     assert "keras-v3 · 2 layers · **51 params** (51 trainable, 0 non-trainable)" in text  # (8+1)·4 + (4+1)·3
     row = next(line for line in text.splitlines() if line.startswith("| error |"))

@@ -11,6 +11,20 @@ def _how(row) -> str:
 
 
 @register
+class UnreadableFile(Rule):
+    """Raised by the run, not by check(): a file that cannot be read has no model to check. It is a
+    finding so that every format (SARIF, GitLab, annotations, JSON) shows it where dashboards look."""
+
+    code = "MA100"
+    name = "unreadable-file"
+    severity = Severity.ERROR
+    summary = "The input cannot be read as a model"
+
+    def check(self, model):
+        return iter(())
+
+
+@register
 class WeightShapeMismatch(Rule):
     code = "MA101"
     name = "weight-shape-mismatch"

@@ -12,6 +12,7 @@ HDF5 = "hdf5"
 JSON = "json"
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+LFS_POINTER = b"version https://git-lfs.github.com/spec/"  # what a checkout without git-lfs holds
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a member first, or an empty archive
 
 
@@ -38,6 +39,11 @@ def detect(path: str) -> str:
             raise ModelReadError(exc.strerror or str(exc)) from None
     if not head:
         raise ModelReadError("empty file")
+    if head.startswith(LFS_POINTER):
+        raise ModelReadError(
+            "a Git LFS pointer, not the model: fetch the file with `git lfs pull` (in GitHub Actions, "
+            "`lfs: true` in actions/checkout)"
+        )
     if head.startswith(HDF5_SIGNATURE):
         return HDF5
     if head[:4] in ZIP_SIGNATURES:

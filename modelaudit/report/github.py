@@ -31,8 +31,6 @@ def render(report, *, show_info: bool = False, color: bool = False) -> str:
     lines = []
     for fr in report.files:
         path = display_path(fr.path)
-        if fr.error:
-            lines.append(command("error", visible(f"cannot read: {fr.error}", newlines=False), file=path, title="modelaudit: cannot read"))
         for text in fr.internal_errors:
             lines.append(command("error", text, file=path, title="modelaudit: internal error"))
         for f in fr.findings:

@@ -15,11 +15,11 @@ def to_list(report) -> list[dict]:
     issues = []
     for fr in report.files:
         path = display_path(fr.path)
-        problems = ([f"cannot read: {fr.error}"] if fr.error else []) + list(fr.internal_errors)
-        for text in problems:
+        # an unreadable file is its MA100 finding, below
+        for text in fr.internal_errors:
             issues.append({
                 "type": "issue",
-                "check_name": "modelaudit/cannot-read" if fr.error else "modelaudit/internal-error",
+                "check_name": "modelaudit/internal-error",
                 "description": text,
                 "categories": ["Bug Risk"],
                 "severity": "blocker",

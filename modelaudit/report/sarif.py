@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from urllib.parse import quote
 
-from modelaudit.report.locate import display_path, fingerprints, located_message, repo_path
+from modelaudit.report.locate import base_root, display_path, fingerprints, located_message, repo_path
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/keras-modelaudit/modelaudit"
@@ -57,7 +57,7 @@ def _descriptor(code: str, rule) -> dict:
 
 
 def _artifact(path: str) -> dict:
-    rel = repo_path(path)
+    rel = repo_path(path, base_root())
     if rel is not None:
         return {"uri": quote(rel, safe="/"), "uriBaseId": "%SRCROOT%"}
     return {"uri": Path(os.path.abspath(path)).as_uri()}  # outside the repository: an absolute file URI
@@ -109,7 +109,7 @@ def to_dict(report) -> dict:
             "rules": [_descriptor(code, rules[code]) for code in codes],
         }},
         "invocations": [{"executionSuccessful": not report.unreadable, "toolExecutionNotifications": notifications}],
-        "originalUriBaseIds": {"%SRCROOT%": {"uri": Path.cwd().as_uri().rstrip("/") + "/"}},
+        "originalUriBaseIds": {"%SRCROOT%": {"uri": Path(base_root()).as_uri().rstrip("/") + "/"}},
         "results": results,
         "columnKind": "unicodeCodePoints",
     }

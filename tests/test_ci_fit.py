@@ -1,0 +1,100 @@
+"""What a CI run and a terminal need from the command line (issue 15), each through the real command
+in a subprocess; where it is about a repository, in a real git repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+GIT = shutil.which("git")
+
+
+def run(*args, cwd=None, stdin=None):
+    return subprocess.run([sys.executable, "-m", "modelaudit.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, input=stdin)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """A git repository with models/: a clean model, a broken-objective one, and an LFS pointer."""
+    import keras
+
+    assert GIT, "git is needed for these tests (the hook's users have it)"
+    root = tmp_path_factory.mktemp("repo")
+    subprocess.run([GIT, "init", "-q", str(root)], check=True)
+    models = root / "models"
+    models.mkdir()
+    good = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    good.compile(loss="categorical_crossentropy")
+    good.save(models / "good.keras")
+    bad = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    bad.compile(loss="binary_crossentropy")  # MA201
+    bad.save(models / "bad.keras")
+    (models / "lfs.keras").write_text(
+        "version https://git-lfs.github.com/spec/v1\n"
+        "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n")
+    return root
+
+
+# --- 5. paths relative to the repository -----------------------------------------------------
+
+def test_machine_formats_name_files_from_the_repository_root_when_run_in_a_subfolder(repo):
+    sub = repo / "models"
+    sarif = json.loads(run("check", "bad.keras", "--format", "sarif", cwd=sub).stdout)
+    run_ = sarif["runs"][0]
+    (result,) = [r for r in run_["results"] if r["ruleId"] == "MA201"]
+    location = result["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert location == {"uri": "models/bad.keras", "uriBaseId": "%SRCROOT%"}
+    assert run_["originalUriBaseIds"]["%SRCROOT%"]["uri"] == repo.resolve().as_uri() + "/"
+    gitlab = json.loads(run("check", "bad.keras", "--format", "gitlab", cwd=sub).stdout)
+    assert {i["location"]["path"] for i in gitlab} == {"models/bad.keras"}
+    github = run("check", "bad.keras", "--format", "github", cwd=sub).stdout
+    assert "file=models/bad.keras," in github and "file=bad.keras" not in github
+
+
+# --- 6. unreadable files are findings ---------------------------------------------------------
+
+def test_lfs_pointer_is_named_with_the_fix(repo):
+    out = run("check", "models/lfs.keras", cwd=repo)
+    assert out.returncode == 2
+    line = out.stderr.strip()
+    assert line.startswith("models/lfs.keras: cannot read: a Git LFS pointer") and "git lfs pull" in line
+    assert "lfs: true" in line and len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif", "gitlab", "github"])
+def test_unreadable_file_is_an_ma100_finding_in_every_format(repo, fmt):
+    out = run("check", "models/lfs.keras", "models/good.keras", "--format", fmt, cwd=repo)
+    assert out.returncode == 2
+    if fmt == "json":
+        (lfs,) = [f for f in json.loads(out.stdout)["files"] if f["path"] == "models/lfs.keras"]
+        assert lfs["error"].startswith("a Git LFS pointer") and [f["code"] for f in lfs["findings"]] == ["MA100"]
+    elif fmt == "sarif":
+        results = json.loads(out.stdout)["runs"][0]["results"]
+        assert [r["ruleId"] for r in results] == ["MA100"]
+    elif fmt == "gitlab":
+        issues = json.loads(out.stdout)
+        assert [i["check_name"] for i in issues] == ["MA100 unreadable-file"]
+        assert issues[0]["severity"] == "critical"
+    else:
+        assert out.stdout.startswith("::error file=models/lfs.keras,line=1,title=MA100 unreadable-file::cannot read: ")
+
+
+def test_exit_zero_turns_unreadable_into_zero_but_not_usage_errors(repo):
+    assert run("check", "models/lfs.keras", "--exit-zero", cwd=repo).returncode == 0
+    assert run("check", "models/bad.keras", "--exit-zero", cwd=repo).returncode == 0
+    assert run("check", "models/good.keras", "--exit-zero", "--select", "MA999", cwd=repo).returncode == 2
+    assert run("check", "models/good.keras", "--exit-zero", "--fail-on", "never", cwd=repo).returncode == 2
+
+
+def test_ma100_is_reported_whatever_select_says_unless_ignored(repo):
+    selected = json.loads(run("check", "models/lfs.keras", "--select", "MA2", "--format", "json", cwd=repo).stdout)
+    assert [f["code"] for f in selected["files"][0]["findings"]] == ["MA100"]
+    ignored = run("check", "models/lfs.keras", "--ignore", "MA100", "--format", "json", cwd=repo)
+    assert ignored.returncode == 2  # still unreadable
+    assert json.loads(ignored.stdout)["files"][0]["findings"] == []
