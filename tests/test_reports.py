@@ -73,6 +73,8 @@ def test_text_lines_grouped_by_file_with_closing_count(files, in_folder):
     assert lines[-1] == "3 files checked: 2 errors, 0 warnings, 1 info (hidden; --show-info)"
     body = lines[:-1]
     assert body and all(re.match(r"^broken\.keras: probs: MA101 \[error\] ", line) for line in body)
+    failing_info = check("custom.json", "--fail-on", "info").stdout.splitlines()
+    assert failing_info[0].startswith("custom.json: ") and " MA107 [info] " in failing_info[0]
     shown = check("good.keras", "broken.keras", "custom.json", "--show-info").stdout.splitlines()
     assert "custom.json: proj: MA107 [info] " in "\n".join(shown)
     assert shown[-1].endswith("1 info")
@@ -235,18 +237,24 @@ def parse_workflow_commands(text: str) -> list[dict]:
 
 def test_github_commands_parse_back(files, in_folder):
     commands = parse_workflow_commands(check("good.keras", "broken.keras", "custom.json", "junk.keras",
-                                             "--format", "github").stdout)
+                                             "--format", "github", "--show-info").stdout)
     kinds = [(c["kind"], c["file"], c["title"]) for c in commands]
     assert kinds.count(("error", "broken.keras", "MA101 weight-shape-mismatch")) == 2
     assert ("notice", "custom.json", "MA107 unknown-layer") in kinds
     assert ("error", "junk.keras", "MA100 unreadable-file") in kinds  # reported whatever --select says
     assert all(c["line"] == "1" for c in commands if c["title"].startswith("MA"))
     assert all("'probs'" in c["message"] for c in commands if c["file"] == "broken.keras")
+    # without --show-info, no notices: only what a reviewer must act on becomes an annotation
+    quiet = parse_workflow_commands(check("broken.keras", "custom.json", "--format", "github").stdout)
+    assert [c["kind"] for c in quiet] == ["error", "error"]
+    # ... unless info findings fail the run: then they are shown, whatever the flag says
+    failing = parse_workflow_commands(check("custom.json", "--format", "github", "--fail-on", "info").stdout)
+    assert [(c["kind"], c["title"]) for c in failing] == [("notice", "MA107 unknown-layer")]
 
 
 def test_github_escaping_round_trips(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (error, notice) = parse_workflow_commands(render(hand_made_report(), "github"))
+    (error, notice) = parse_workflow_commands(render(hand_made_report(), "github", show_info=True))
     assert error["file"] == "models/a,b:c.keras"
     assert error["message"] == "layer 'outer/dense': 50% of\nrows: a, b | c <x>"
     assert notice["kind"] == "notice" and notice["message"] == "model-level note"

@@ -34,6 +34,8 @@ def render(report, *, show_info: bool = False, color: bool = False) -> str:
         for text in fr.internal_errors:
             lines.append(command("error", text, file=path, title="modelaudit: internal error"))
         for f in fr.findings:
+            if f.severity.value == "info" and not show_info:
+                continue  # a stock ResNet50 has dozens of info findings: notices only when asked
             lines.append(command(COMMANDS[f.severity.value], visible(located_message(f), newlines=False),
                                  file=path, line="1", title=f"{f.code} {f.name}"))
     return "".join(line + "\n" for line in lines)
