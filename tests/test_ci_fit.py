@@ -98,3 +98,27 @@ def test_ma100_is_reported_whatever_select_says_unless_ignored(repo):
     ignored = run("check", "models/lfs.keras", "--ignore", "MA100", "--format", "json", cwd=repo)
     assert ignored.returncode == 2  # still unreadable
     assert json.loads(ignored.stdout)["files"][0]["findings"] == []
+
+
+# --- 10. markdown fits a pull-request comment -------------------------------------------------
+
+def test_markdown_stays_within_a_pull_request_comment(repo, tmp_path):
+    import keras
+
+    # 400 one-unit softmax layers: an MA203 error on each, far more text than one comment holds
+    layers = [keras.Input((4,))] + [keras.layers.Dense(1, activation="softmax") for _ in range(400)]
+    many = tmp_path / "many.keras"
+    keras.Sequential(layers).save(many)
+    args = ("check", str(many), str(repo / "models" / "good.keras"))
+    findings = sum(len(f["findings"]) for f in json.loads(run(*args, "--format", "json").stdout)["files"])
+    assert findings >= 400
+    text = run(*args, "--format", "markdown").stdout
+    assert len(text) <= 65_536
+    lines = text.splitlines()
+    assert lines[2] == "| File | Status | Params | Errors | Warnings | Info |"  # the summary table first
+    rows = [line for line in lines if line.startswith("| error |") or line.startswith("| warning |")
+            or line.startswith("| info |")]
+    tail = lines[-1]
+    assert tail.endswith("more findings: see the SARIF/JSON artifact (a pull-request comment holds at most "
+                         "65,536 characters)")
+    assert int(tail.split()[0].replace(",", "")) == findings - len(rows)

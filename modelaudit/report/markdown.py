@@ -47,28 +47,75 @@ def _count(n) -> str:
     return "unknown" if n is None else f"{n:,}"
 
 
+# GitHub refuses a comment body over 65,536 characters; the tail says where the rest is.
+MAX_CHARS = 65_536
+RESERVE = 400  # room for the closing line
+
+
+def _state(fr, failing: set) -> str:
+    if fr.error:
+        return "unreadable"
+    return "failing" if any(id(f) in failing for f in fr.findings) or fr.internal_errors else "passing"
+
+
+def _files_table(report, failing: set) -> list[str]:
+    out = ["| File | Status | Params | Errors | Warnings | Info |", "|---|---|---|---|---|---|"]
+    for fr in report.files:
+        n = {s: sum(1 for f in fr.findings if f.severity.value == s) for s in ("error", "warning", "info")}
+        params = _count(fr.stats["total_params"]) if fr.stats else "-"
+        state = _state(fr, failing)
+        out.append(f"| {_code_span(display_path(fr.path))} | {ICONS[state]} {state} | {params} | {n['error']} | "
+                   f"{n['warning']} | {n['info']} |")
+    return out
+
+
+def _section(fr, failing: set) -> list[tuple[list[str], int]]:
+    """A file's section as pieces (lines, findings they list): the heading and stats, then a piece per
+    finding row, so that the comment can stop between any two of them."""
+    path = display_path(fr.path)
+    state = _state(fr, failing)
+    if fr.error:  # its one finding, MA100, is this section
+        return [([f"### {ICONS[state]} {_code_span(path)}", "", f"Cannot read: {_cell(fr.error)}", ""],
+                 len(fr.findings))]
+    head = [f"### {ICONS[state]} {_code_span(path)}", ""]
+    if _stats(fr):
+        head += [_stats(fr), ""]
+    head += [f"> {_cell(text)}" for text in fr.internal_errors]
+    pieces = [(head, 0)]
+    shown = [f for f in fr.findings if f.severity.value != "info"]
+    info = [f for f in fr.findings if f.severity.value == "info"]
+    if shown:
+        table = _table(shown)
+        pieces += [(table[:3], 1)] + [([row], 1) for row in table[3:]] + [([""], 0)]
+    if info:
+        table = _table(info)
+        pieces += [([f"<details><summary>{_plural(len(info), 'info')}</summary>", ""] + table[:3], 1)]
+        pieces += [([row], 1) for row in table[3:]] + [(["", "</details>", ""], 0)]
+    if not fr.findings:
+        pieces.append((["No findings.", ""], 0))
+    return pieces
+
+
 def render(report, *, show_info: bool = False, color: bool = False) -> str:
     counts = report.counts
     failing = {id(f) for f in report.failing}
     files = len(report.files)
     out = [f"## modelaudit: {_plural(counts['error'], 'error')}, {_plural(counts['warning'], 'warning')}, "
            f"{_plural(counts['info'], 'info')} in {_plural(files, 'file')}", ""]
+    if files > 1:
+        out += _files_table(report, failing) + [""]
+    size = sum(len(line) + 1 for line in out)
+    left = sum(len(fr.findings) for fr in report.files)
     for fr in report.files:
-        path = display_path(fr.path)
-        if fr.error:
-            out += [f"### {ICONS['unreadable']} {_code_span(path)}", "", f"Cannot read: {_cell(fr.error)}", ""]
-            continue
-        state = "failing" if any(id(f) in failing for f in fr.findings) or fr.internal_errors else "passing"
-        out += [f"### {ICONS[state]} {_code_span(path)}", ""]
-        if _stats(fr):
-            out += [_stats(fr), ""]
-        out += [f"> {_cell(text)}" for text in fr.internal_errors]
-        shown = [f for f in fr.findings if f.severity.value != "info"]
-        info = [f for f in fr.findings if f.severity.value == "info"]
-        if shown:
-            out += _table(shown) + [""]
-        if info:
-            out += [f"<details><summary>{_plural(len(info), 'info')}</summary>", ""] + _table(info) + ["", "</details>", ""]
-        if not fr.findings:
-            out += ["No findings.", ""]
+        for lines, listed in _section(fr, failing):
+            cost = sum(len(line) + 1 for line in lines)
+            if size + cost > MAX_CHARS - RESERVE:
+                if out[-1]:
+                    out.append("")
+                out.append(f"{left:,} more finding{'s' if left != 1 else ''}: see the SARIF/JSON artifact "
+                           f"(a pull-request comment holds at most {MAX_CHARS:,} characters)")
+                return "\n".join(out) + "\n"
+            out += lines
+            size += cost
+            left -= listed
     return "\n".join(out).rstrip("\n") + "\n"
