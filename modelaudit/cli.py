@@ -10,55 +10,6 @@ from typing import List, Optional
 import typer
 
 
-def _plain_string_values() -> None:
-    """Recent typer releases coerce every non-bool value through a pydantic TypeAdapter: importing
-    pydantic and building the adapters takes about 0.1 s on every run, more than auditing ResNet50.
-    Every value this CLI takes is a str, a list of str or a flag, which need no such coercion, so
-    those skip it.
-    Profiled in bench/README.md. With a typer that has no such layer this does nothing."""
-    try:
-        from dataclasses import dataclass
-
-        from typer import _coercion, core
-    except ImportError:
-        return
-    param_cls = getattr(core, "_TyperParameter", None)
-    runtime = getattr(_coercion, "RuntimeParam", None)
-    original = getattr(param_cls, "get_runtime_param", None)
-    if param_cls is None or runtime is None or original is None or getattr(original, "_plain", False):
-        return
-
-    @dataclass(frozen=True)
-    class PlainStr(runtime):
-        def _coerce_value(self, value, param, ctx):
-            if isinstance(value, (list, tuple)):
-                return [v if isinstance(v, str) else str(v) for v in value]
-            return value if isinstance(value, str) else str(value)
-
-    @dataclass(frozen=True)
-    class PlainBool(runtime):  # flags (and --help, whose value is None until given)
-        def _coerce_value(self, value, param, ctx):
-            if isinstance(value, str):
-                return value.strip().lower() in ("1", "true", "t", "yes", "y", "on")
-            return bool(value)
-
-    def get_runtime_param(self):
-        if getattr(self, "_runtime_param", None) is None:
-            desc = getattr(self, "type_descriptor", None)
-            info = getattr(desc, "parameter_info", None)
-            if (desc is not None and getattr(desc, "file_annotation", 1) is None
-                    and getattr(info, "parser", None) is None and getattr(info, "click_type", None) is None
-                    and desc.annotation in (str, List[str], list[str], bool)):
-                plain = PlainBool if desc.annotation is bool else PlainStr
-                self._runtime_param = plain(parameter_info=info, annotation=desc.annotation)
-        return original(self)
-
-    get_runtime_param._plain = True
-    param_cls.get_runtime_param = get_runtime_param
-
-
-_plain_string_values()
-
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
