@@ -123,6 +123,8 @@ class SourceFacts:
     training_config: Any = field(default=None, hash=False, compare=False)
     # weight files the model names that are not beside it (a TF.js manifest's shards), in its order
     missing_weight_files: tuple = ()
+    # (npz member, the globals its pickle names) for each weight stored as an object array (a pickle)
+    pickled_members: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,7 @@ def read(path: str, scan=None) -> ModelGraph:
             if WEIGHTS_H5 in names:
                 graph, source = _attach_h5(graph, zf, f, source, scan)
             elif WEIGHTS_NPZ in names:
-                graph = _attach_npz(graph, zf, f, scan)
+                graph, source = _attach_npz(graph, zf, f, source, scan)
             return replace(graph, source=source)
 
 
@@ -237,43 +237,54 @@ def attach_generic(graph: ModelGraph, datasets: dict) -> ModelGraph:
     return replace(graph, unassigned_weights=tuple(leftover)) if leftover else graph
 
 
+def _model_owned(graph: ModelGraph, path: str) -> bool:
+    return not path.startswith("optimizer") if graph.opaque else path.startswith("layers/")
+
+
 def _owner_prefix(path: str) -> str:
     """The group that owns a variable: everything before its vars/N (or the dataset's group)."""
     head, _, _ = path.rpartition("/")
     return head
 
 
-def _attach_npz(graph: ModelGraph, zf, f, scan=None) -> ModelGraph:
-    """model.weights.npz: a zip of .npy arrays keyed like the .h5 paths; read only their headers."""
-    from modelaudit.formats.scan import npy_header
+def _attach_npz(graph: ModelGraph, zf, f, source: SourceFacts, scan=None):
+    """model.weights.npz: variables keyed like the .h5 paths (layers/dense/vars/0), from the arrays'
+    headers and, for the pickled members Keras 3 writes, from their opcodes read as data
+    (formats/npz.py). A pickled member of any other layout is an object array no layer claims."""
+    from modelaudit.formats import npz
 
-    datasets = {}
+    found = npz.read_npz(_member_view(zf, f, WEIGHTS_NPZ))
+    graph = attach_generic(graph, found.datasets)
+    # an object array of unknown content where a layer's variables belong is the model's; the
+    # optimizer's is not (as attach_generic decides for the .h5 paths)
+    unknown = tuple(w for w in found.unknown if _model_owned(graph, w.path))
+    if unknown:
+        graph = replace(graph, unassigned_weights=graph.unassigned_weights + unknown)
+    source = replace(source, pickled_members=tuple(found.pickled))
+    if scan is not None:
+        _scan_npz(graph, zf, f, scan)
+    return graph, source
+
+
+def _scan_npz(graph: ModelGraph, zf, f, scan) -> None:
+    """--scan-weights on the plain arrays; a variable inside a pickle is recorded as never read."""
+    from modelaudit.formats import npz
+    from modelaudit.formats.scan import WeightFacts, model_weights, npy_chunks
+
+    wanted = {w.path: w for w in model_weights(graph)}
     try:
-        with zipfile.ZipFile(_member_view(zf, f, WEIGHTS_NPZ)) as npz:
-            for info in npz.infolist():
-                key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-                with npz.open(info) as arr:
-                    shape, dtype = npy_header(arr)
-                path = key.replace("\\", "/")
-                datasets[path] = Weight(path=path, shape=tuple(int(d) for d in shape), dtype=str(dtype))
+        with zipfile.ZipFile(_member_view(zf, f, WEIGHTS_NPZ)) as archive:
+            for info in archive.infolist():
+                weight = wanted.get(npz.member_key(info.filename))
+                if weight is not None and weight.dtype != "object":
+                    with archive.open(info) as arr:
+                        scan.run_arrays([(weight, npy_chunks(arr))])
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise ModelReadError(f"{WEIGHTS_NPZ} is not a readable npz archive ({_one_line(exc)})") from None
-    graph = attach_generic(graph, datasets)
-    if scan is not None:
-        from modelaudit.formats.scan import model_weights, npy_chunks
-
-        wanted = {w.path: w for w in model_weights(graph)}
-        try:
-            with zipfile.ZipFile(_member_view(zf, f, WEIGHTS_NPZ)) as npz:
-                for info in npz.infolist():
-                    key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-                    weight = wanted.get(key.replace("\\", "/"))
-                    if weight is not None:
-                        with npz.open(info) as arr:
-                            scan.run_arrays([(weight, npy_chunks(arr))])
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-            raise ModelReadError(f"{WEIGHTS_NPZ} is not a readable npz archive ({_one_line(exc)})") from None
-    return graph
+    for path, weight in wanted.items():
+        if path not in scan.facts:
+            facts = scan.facts[path] = WeightFacts(path, tuple(weight.shape), weight.dtype)
+            facts.skipped = "stored inside a pickle (an object array), which is never read"
 
 
 def _one_line(exc: Exception) -> str:

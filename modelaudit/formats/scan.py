@@ -98,26 +98,16 @@ def model_weights(graph: ModelGraph) -> list[Weight]:
 
 
 def npy_header(stream):
-    """(shape, dtype) of an .npy stream, its header read and nothing more."""
+    """(shape, numpy dtype) of an .npy stream, its header read (formats/npz.py) and nothing more; the
+    stream is left at the data. An object or record dtype is refused: its data is a pickle."""
     import numpy as np
 
-    fmt = np.lib.format
-    version = fmt.read_magic(stream)
-    private = getattr(fmt, "_read_array_header", None)
-    if private is None:  # numpy 2.x keeps it in the implementation module
-        try:
-            from numpy.lib import _format_impl
+    from modelaudit.formats.npz import read_header
 
-            private = getattr(_format_impl, "_read_array_header", None)
-        except ImportError:
-            private = None
-    if private is not None:
-        shape, _, dtype = private(stream, version)
-    elif version == (1, 0):
-        shape, _, dtype = fmt.read_array_header_1_0(stream)
-    else:
-        shape, _, dtype = fmt.read_array_header_2_0(stream)
-    return tuple(int(d) for d in shape), dtype
+    header = read_header(stream)
+    if header.dtype in ("object", "structured") or not isinstance(header.descr, str):
+        raise ValueError("an object array (pickled data) is never read")
+    return header.shape, np.dtype(header.descr)
 
 
 def npy_chunks(stream):
