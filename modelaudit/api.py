@@ -20,11 +20,13 @@ class FileReport:
     findings: list[Finding] = field(default_factory=list)
     internal_errors: list[str] = field(default_factory=list)
     inferred: Any = None  # infer.propagate.Inferred, for the summary and the reporters' stats
+    # the stats of a report made in a worker process (--jobs), which sends no Inferred back
+    sent_stats: Optional[dict] = None
 
     @property
     def stats(self) -> Optional[dict]:
         if self.inferred is None:
-            return None
+            return self.sent_stats
         inf = self.inferred
         return {
             "layers": len(inf.visible_rows()),
@@ -103,10 +105,97 @@ def audit(target: Any, config: Any = None) -> Report:
     if is_keras_model(target):
         return Report([audit_model(target, settings)], settings)
     paths = [target] if isinstance(target, (str, os.PathLike)) else list(target)
+    return Report(audit_paths(paths, settings), settings)
+
+
+STDIN = "-"
+MAX_STDIN_BYTES = 2 << 30  # a model piped in (`git show REV:model.keras | modelaudit check -`)
+MANY_FILES = 16  # from this many files on, --jobs defaults to the CPU count
+
+
+def audit_paths(paths: Iterable, settings: Settings, progress: Any = None, jobs: Optional[int] = None) -> list:
+    """Every file and folder in `paths` (`-`: one model from standard input), in order. `jobs`: worker
+    processes (None: the CPU count for many files, else one); the reports come back in the same order
+    as a serial run's."""
+    items = expand(paths)
+    if jobs is None:
+        jobs = (os.cpu_count() or 1) if len(items) >= MANY_FILES else 1
+    jobs = max(1, min(jobs, len(items)))
+    if jobs > 1 and STDIN not in (p for p, _ in items):
+        return _in_workers(items, settings, jobs)
     files = []
-    for path, error in expand(paths):
-        files.append(unreadable(path, error, settings) if error else audit_file(path, settings))
-    return Report(files, settings)
+    for i, (path, error) in enumerate(items, 1):
+        files.append(_audit_item(path, error, settings, progress))
+        if i % 64 == 0:  # the CLI runs with the cyclic collector off (cli.main)
+            import gc
+
+            gc.collect()
+    return files
+
+
+def _audit_item(path: str, error: Optional[str], settings: Settings, progress: Any = None) -> FileReport:
+    if error:
+        return unreadable(path, error, settings)
+    if path == STDIN:
+        return _audit_stdin(settings)
+    return audit_file(path, settings, progress)
+
+
+def _audit_stdin(settings: Settings) -> FileReport:
+    """Standard input spooled to a private temporary file (the readers seek and map byte ranges),
+    audited, and reported as `-`."""
+    import shutil
+    import sys
+    import tempfile
+    from dataclasses import replace as replace_
+
+    folder = tempfile.mkdtemp(prefix="modelaudit-stdin-")
+    try:
+        tmp = os.path.join(folder, "stdin")
+        copied = 0
+        with open(tmp, "wb") as out:
+            source = sys.stdin.buffer
+            while True:
+                chunk = source.read(1 << 20)
+                if not chunk:
+                    break
+                copied += len(chunk)
+                if copied > MAX_STDIN_BYTES:
+                    return unreadable(STDIN, f"standard input holds more than {MAX_STDIN_BYTES >> 30} GiB", settings)
+                out.write(chunk)
+        report = audit_file(tmp, settings)
+        report.path = STDIN
+        report.findings = [replace_(f, path=STDIN) for f in report.findings]
+        return report
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+_worker_settings: Optional[Settings] = None
+
+
+def _worker_init(settings: Settings) -> None:
+    global _worker_settings
+    _worker_settings = settings
+
+
+def _worker_audit(item: tuple) -> FileReport:
+    report = _audit_item(item[0], item[1], _worker_settings)
+    report.sent_stats, report.inferred = report.stats, None  # an Inferred is large to send back
+    return report
+
+
+def _in_workers(items: list, settings: Settings, jobs: int) -> list:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from modelaudit.infer import registry
+
+    registry.known_classes()  # every spec family imported once, before the workers fork
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init, initargs=(settings,)) as pool:
+        return list(pool.map(_worker_audit, items, chunksize=max(1, len(items) // (jobs * 4))))
 
 
 def audit_model(model: Any, settings: Settings, name: Optional[str] = None) -> FileReport:

@@ -11,7 +11,7 @@ import typer
 
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     help="Static auditor for saved Keras models: recomputes every layer's params and shapes from the "
     "config, compares them with the file, and flags mistakes. Never imports Keras, never executes the file.",
@@ -19,6 +19,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from modelaudit import __version__
+
+        typer.echo(f"modelaudit {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Static auditor for saved Keras models: recomputes every layer's params and shapes from the
+    config, compares them with the file, and flags mistakes. Never imports Keras, never executes the file."""
 
 
 def _fail(message: str) -> "typer.Exit":
@@ -67,8 +84,11 @@ def _split(values: Optional[List[str]]) -> list[str]:
 
 @app.command()
 def check(
-    paths: List[str] = typer.Argument(None, help="Model files or folders (searched for *.keras, *.h5, *.hdf5, *.json)."),
-    format: str = typer.Option("text", "--format", help="text, json, sarif, github, gitlab or markdown."),
+    paths: List[str] = typer.Argument(
+        None, help="Model files, SavedModel folders, or folders to search (*.keras, *.h5, *.hdf5, *.json, "
+        "SavedModels); - reads one model from standard input."),
+    format: str = typer.Option("text", "--format", "--output-format",
+                               help="text, json, sarif, github, gitlab or markdown."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to this file."),
     select: Optional[List[str]] = typer.Option(None, "--select", help="Only these codes, prefixes or names."),
     extend_select: Optional[List[str]] = typer.Option(None, "--extend-select", help="Add these rules."),
@@ -83,6 +103,10 @@ def check(
     ),
     show_info: bool = typer.Option(False, "--show-info", help="Show info findings in text output."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print findings only, no closing count."),
+    statistics: bool = typer.Option(False, "--statistics", help="Count findings per rule instead of listing them."),
+    jobs: Optional[int] = typer.Option(
+        None, "--jobs", "-j", help="Check files in this many processes (default: the CPU count for 16 files "
+        "or more, else 1); the output is in the same order as a serial run's."),
     factory: Optional[str] = typer.Option(
         None, "--factory",
         help="package.module:function — IMPORTS AND CALLS your code to build a keras.Model, then audits it "
@@ -91,13 +115,17 @@ def check(
 ) -> None:
     """Audit model files; exit 1 if a finding is at or above --fail-on."""
     from modelaudit import config as config_mod
-    from modelaudit.api import Report, audit_file, audit_model, expand
+    from modelaudit.api import Report, audit_model, audit_paths
     from modelaudit.errors import ConfigError
     from modelaudit.report import FORMATS, render
     from modelaudit.report.visible import visible
 
     if format not in FORMATS:
         raise _fail(f"unknown format {format!r} (choose from {', '.join(FORMATS)})")
+    if statistics and format != "text":
+        raise _fail("--statistics goes with --format text")
+    if jobs is not None and jobs < 1:
+        raise _fail("--jobs takes a whole number of 1 or more")
     if not paths and not factory:
         raise _fail("no model files given")
     try:
@@ -118,19 +146,8 @@ def check(
 
     from modelaudit.formats.scan import default_progress_stream
 
-    progress = default_progress_stream() if settings.scan_weights else None
-    files = []
-    for path, error in expand(paths or []):
-        if error:
-            from modelaudit.api import unreadable
-
-            files.append(unreadable(path, error, settings))
-        else:
-            files.append(audit_file(path, settings, progress))
-            if len(files) % 64 == 0:
-                import gc
-
-                gc.collect()
+    progress = default_progress_stream() if settings.scan_weights and jobs in (None, 1) else None
+    files = audit_paths(paths or [], settings, progress, jobs)
     if factory:
         model, name = _build_factory(factory)
         files.append(audit_model(model, settings, name))
@@ -142,7 +159,12 @@ def check(
         for message in fr.internal_errors:
             typer.echo(visible(f"{fr.path}: {message}"), err=True)
     color = format == "text" and not output and use_color(sys.stdout)
-    text = render(report, format, show_info=show_info, color=color)
+    if statistics:
+        from modelaudit.report import text as text_report
+
+        text = text_report.render_statistics(report)
+    else:
+        text = render(report, format, show_info=show_info, color=color)
     if quiet and format == "text":
         text = "".join(text.splitlines(keepends=True)[:-1])
     _write(text, output)
@@ -230,7 +252,14 @@ def explain(rule: str = typer.Argument(..., help="A rule code (MA201) or name (s
 
     page = rule_docs.page(rule)
     if page is None:
-        raise _fail(f"unknown rule {rule!r} (see `modelaudit rules`)")
+        from modelaudit.engine import resolve
+        from modelaudit.errors import ConfigError
+
+        try:
+            resolve(rule)  # a prefix or a near miss: its message says what was meant
+        except ConfigError as exc:
+            raise _fail(str(exc).replace("unknown rule code or name", "unknown rule"))
+        raise _fail(f"unknown rule {rule!r}: explain takes one rule's code or name (see `modelaudit rules`)")
     sys.stdout.write(page if page.endswith("\n") else page + "\n")
 
 

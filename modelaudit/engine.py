@@ -110,9 +110,19 @@ def resolve(selector: str) -> list[str]:
         return list(rules)
     codes = [code for code in rules if code.startswith(sel.upper())]
     if not codes:
+        import difflib
+
         from modelaudit.errors import ConfigError
 
-        raise ConfigError(f"unknown rule code or name: {selector!r}")
+        if sel[:2].upper() == "MA":  # a code: letters typed for the digits they look like first
+            typed = sel.upper()
+            look_alike = "MA" + typed[2:].translate(str.maketrans("OIL", "011"))
+            close = ([look_alike] if look_alike in rules else []) + difflib.get_close_matches(typed, list(rules), n=3)
+        else:
+            close = difflib.get_close_matches(sel.lower(), [cls.name for cls in rules.values()], n=3)
+        close = list(dict.fromkeys(close))[:3]
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else " (see `modelaudit rules`)"
+        raise ConfigError(f"unknown rule code or name: {selector!r}{hint}")
     return codes
 
 

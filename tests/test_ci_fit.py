@@ -122,3 +122,73 @@ def test_markdown_stays_within_a_pull_request_comment(repo, tmp_path):
     assert tail.endswith("more findings: see the SARIF/JSON artifact (a pull-request comment holds at most "
                          "65,536 characters)")
     assert int(tail.split()[0].replace(",", "")) == findings - len(rows)
+
+
+# --- 8. what ruff users reach for -------------------------------------------------------------
+
+def test_version_and_python_dash_m():
+    from modelaudit import __version__
+
+    assert run("--version").stdout == f"modelaudit {__version__}\n"
+    module = subprocess.run([sys.executable, "-m", "modelaudit", "--version"], capture_output=True, text=True)
+    assert module.returncode == 0 and module.stdout == f"modelaudit {__version__}\n"
+
+
+def test_statistics_count_findings_per_rule(repo):
+    out = run("check", "--statistics", "models/bad.keras", "models/good.keras", "models/lfs.keras", cwd=repo)
+    assert out.returncode == 2
+    lines = out.stdout.splitlines()
+    assert "1  MA100  unreadable-file [error]" in lines and "1  MA201  softmax-with-binary-crossentropy [error]" in lines
+    assert lines[-1].startswith("2 files checked, 1 unreadable: 2 errors")
+    assert run("check", "--statistics", "--format", "json", "models/bad.keras", cwd=repo).returncode == 2
+
+
+def test_output_format_is_an_alias_of_format(repo):
+    a = run("check", "models/bad.keras", "--format", "json", cwd=repo).stdout
+    b = run("check", "models/bad.keras", "--output-format", "json", cwd=repo).stdout
+    assert a == b and json.loads(a)["files"][0]["findings"][0]["code"] == "MA201"
+
+
+def test_shell_completion_is_offered():
+    out = run("--show-completion", "bash")
+    assert out.returncode == 0 and "complete" in out.stdout and "modelaudit" in out.stdout.lower()
+
+
+@pytest.mark.parametrize("args, suggestion", [
+    (["check", "--select", "MA2O1", "x.keras"], "did you mean 'MA201'"),
+    (["check", "--ignore", "softmax-with-binary-crossentropi", "x.keras"], "did you mean 'softmax-with-binary-crossentropy'"),
+    (["explain", "MA2O3"], "did you mean 'MA203'"),
+])
+def test_mistyped_rule_gets_a_suggestion(args, suggestion):
+    out = run(*args)
+    assert out.returncode == 2 and suggestion in out.stderr and len(out.stderr.splitlines()) == 1
+
+
+def test_dash_reads_one_model_from_standard_input(repo):
+    subprocess.run([GIT, "-C", str(repo), "add", "models/bad.keras"], check=True)
+    subprocess.run([GIT, "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com",
+                    "commit", "-q", "-m", "a model"], check=True)
+    blob = subprocess.run([GIT, "-C", str(repo), "show", "HEAD:models/bad.keras"], capture_output=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-m", "modelaudit.cli", "check", "-", "--format", "json"],
+                         input=blob, capture_output=True)
+    assert out.returncode == 1, out.stderr
+    (fr,) = json.loads(out.stdout)["files"]
+    assert fr["path"] == "-" and [f["code"] for f in fr["findings"]] == ["MA201"]
+    empty = subprocess.run([sys.executable, "-m", "modelaudit.cli", "check", "-"], input=b"", capture_output=True)
+    assert empty.returncode == 2 and empty.stderr.decode().startswith("-: cannot read: empty file")
+
+
+def test_jobs_give_the_serial_output_in_the_same_order(tmp_path):
+    # 24 real models (the samples, twice): enough that the default is parallel too
+    samples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "samples")
+    models = sorted(f for f in os.listdir(samples) if f.endswith((".keras", ".h5")))
+    for copy in ("a", "b"):
+        for name in models:
+            shutil.copy(os.path.join(samples, name), tmp_path / f"{copy}_{name}")
+    assert len(models) * 2 >= 16
+    serial = run("check", str(tmp_path), "--format", "json", "--jobs", "1")
+    for extra in (["--jobs", "2"], []):
+        parallel = run("check", str(tmp_path), "--format", "json", *extra)
+        assert parallel.returncode == serial.returncode == 1
+        assert parallel.stdout == serial.stdout
+    assert run("check", str(tmp_path), "--jobs", "0").returncode == 2

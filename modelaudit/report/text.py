@@ -32,3 +32,17 @@ def render(report, *, show_info: bool = False, color: bool = False) -> str:
         tail += f", {unreadable} unreadable"
     lines.append(f"{tail}: " + ", ".join(parts))
     return "\n".join(lines) + "\n"
+
+
+def render_statistics(report) -> str:
+    """`check --statistics`: one line per rule that fired, most frequent first (as ruff prints it),
+    then the closing count. Unreadable files count as MA100."""
+    counts: dict[tuple, int] = {}
+    for f in report.findings:
+        key = (f.code, f.name, f.severity.value)
+        counts[key] = counts.get(key, 0) + 1
+    rows = sorted(counts.items(), key=lambda item: (-item[1], item[0][0]))
+    width = max((len(f"{n:,}") for _, n in rows), default=1)
+    lines = [f"{n:>{width},}  {code}  {name} [{severity}]" for (code, name, severity), n in rows]
+    tail = render(report, show_info=True).splitlines()[-1]
+    return "\n".join(lines + [tail]) + "\n"

@@ -1,0 +1,5 @@
+"""`python -m modelaudit`: the same command line as `modelaudit`."""
+
+from modelaudit.cli import main
+
+main()
