@@ -146,7 +146,7 @@ def _model(data: dict, *, format: str, depth: int, counter: list) -> ModelGraph:
     if depth > MAX_MODEL_DEPTH:
         raise ModelReadError(f"models nested deeper than {MAX_MODEL_DEPTH} levels")
     class_name = data.get("class_name")
-    config = data.get("config")
+    config = dialects.model_config(data.get("config"))
     if not isinstance(config, dict):
         raise ModelReadError(f"{class_name}: config is not an object")
     name = config.get("name") if isinstance(config.get("name"), str) else str(class_name).lower()
@@ -161,6 +161,7 @@ def _model(data: dict, *, format: str, depth: int, counter: list) -> ModelGraph:
         raise ModelReadError(f"more than {MAX_LAYERS} layers")
 
     sequential = class_name == "Sequential" or ("input_layers" not in config and "output_layers" not in config)
+    layers_cfg = dialects.keras1_orderings(layers_cfg)
     layers = [_layer(item, format=format, depth=depth, counter=counter, index=i) for i, item in enumerate(layers_cfg)]
     names = [layer.name for layer in layers]
     if len(set(names)) != len(names):
@@ -232,19 +233,22 @@ def _layer(item: Any, *, format: str, depth: int, counter: list, index: int) -> 
         # "Class" and registered_name "Package>Class". Read both the Keras 3 way.
         registered, class_name = class_name, class_name.split(">", 1)[1]
     raw_config = item.get("config")
+    if class_name in MODEL_CLASSES:
+        raw_config = dialects.model_config(raw_config)
     if not isinstance(raw_config, dict):
         raise ModelReadError(f"layer #{index} ({class_name}): config is not an object")
     name = item.get("name", raw_config.get("name"))
     if not isinstance(name, str) or not name:
         raise ModelReadError(f"layer #{index} ({class_name}) has no name")
-    config = dialects.normalize_layer_config(class_name, raw_config)
+    class_name, config = dialects.normalize_layer(class_name, raw_config)
     if class_name == "InputLayer" and config.get("batch_shape") is not None and not is_shape(config["batch_shape"]):
         # A model input without a shape: nothing downstream can be recomputed or compared.
         raise ModelReadError(f"layer '{name}' (InputLayer): batch_shape is not a list of integers and nulls")
     build = item.get("build_config")
     build_input_shape = build.get("input_shape") if isinstance(build, dict) else None
     submodel = None
-    if class_name in MODEL_CLASSES or isinstance(raw_config.get("layers"), list):
+    # a Keras 1 Merge may hold its branch models (`layers`): not a model of its own
+    if class_name in MODEL_CLASSES or (isinstance(raw_config.get("layers"), list) and class_name != "Merge"):
         submodel = _model(item, format=format, depth=depth + 1, counter=counter)
     nodes = item.get("inbound_nodes")
     if isinstance(nodes, list):

@@ -11,7 +11,7 @@ import os
 from dataclasses import replace
 
 from modelaudit.errors import ModelReadError
-from modelaudit.formats import hdf5, json_config
+from modelaudit.formats import dialects, hdf5, json_config
 from modelaudit.formats.manifest import attach, name_keys
 from modelaudit.graph import ModelGraph, SourceFacts, Weight
 
@@ -76,6 +76,7 @@ def _read(h5, file_size: int, scan=None) -> ModelGraph:
         from modelaudit.formats.scan import model_weights
 
         scan.run_h5(h5, model_weights(graph), hdf5.never_read(tree))
+    graph = dialects.legacy_weights(graph, source.keras_version, source.backend)  # after the scan: it reads stored paths
     return replace(graph, source=source)
 
 
