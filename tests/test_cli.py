@@ -28,6 +28,7 @@ def test_summary_json_textbook_against_keras_and_by_hand(textbook):
     result = run("summary", textbook, "--format", "json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
+    assert doc["schema_version"] == 1
     assert doc["format"] == "keras-v3"
     assert doc["model"] == {"name": "conv2d_textbook", "class": "Sequential"}
     conv = next(row for row in doc["layers"] if row["class"] == "Conv2D")
@@ -73,6 +74,7 @@ def test_summary_markdown(textbook):
 def test_check_json_schema(samples_dir):
     result = run("check", samples_dir, "--format", "json")
     doc = json.loads(result.output)
+    assert doc["schema_version"] == 1
     assert doc["tool"]["name"] == "modelaudit"
     assert set(doc["counts"]) == {"error", "warning", "info"}
     paths = sorted(os.path.basename(f["path"]) for f in doc["files"])

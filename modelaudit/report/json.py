@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+# The JSON contracts' version (README, "JSON output"): raised when a key changes meaning or goes away,
+# not when one is added.
+SCHEMA_VERSION = 1
+
 
 def render(report, *, show_info: bool = False, color: bool = False) -> str:
     from modelaudit import __version__
@@ -25,5 +29,6 @@ def render(report, *, show_info: bool = False, color: bool = False) -> str:
             "findings": [f.to_dict() for f in fr.findings],
             "internal_errors": list(fr.internal_errors),
         })
-    doc = {"tool": {"name": "modelaudit", "version": __version__}, "files": files, "counts": report.counts}
+    doc = {"schema_version": SCHEMA_VERSION, "tool": {"name": "modelaudit", "version": __version__},
+           "files": files, "counts": report.counts}
     return json.dumps(doc, indent=2) + "\n"

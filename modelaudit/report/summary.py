@@ -28,7 +28,10 @@ def to_dict(path: str, fmt: str, inferred) -> dict:
             "recomputed": row.recomputed,
             "formula": row.formula,
         })
+    from modelaudit.report.json import SCHEMA_VERSION
+
     return {
+        "schema_version": SCHEMA_VERSION,
         "path": path,
         "format": fmt,
         "model": {"name": graph.name, "class": graph.class_name},
