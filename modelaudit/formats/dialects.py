@@ -202,10 +202,22 @@ def keras1_layer(class_name: str, config: dict) -> tuple[str, dict]:
         out["data_format"] = DIM_ORDERING[out["data_format"]]
     if isinstance(out.get("implementation"), str) and out["implementation"] in CONSUME_LESS:
         out["implementation"] = CONSUME_LESS[out["implementation"]]
+    for key in [k for k in out if k.endswith("_regularizer")]:
+        out[key] = _regularizer(out[key])
     _kernel_size(class_name, out)
     _input_shape(class_name, out)
     _keras1_defaults(class_name, out)
     return class_name, out
+
+
+# Keras 1 regularizers serialized as {"name": class, "l1": .., "l2": ..}: all L1L2 in Keras 2
+KERAS1_REGULARIZERS = ("WeightRegularizer", "ActivityRegularizer", "L1L2Regularizer")
+
+
+def _regularizer(value):
+    if isinstance(value, dict) and "class_name" not in value and value.get("name") in KERAS1_REGULARIZERS:
+        return {"class_name": "L1L2", "config": {"l1": value.get("l1", 0.0), "l2": value.get("l2", 0.0)}}
+    return value
 
 
 def _kernel_size(class_name: str, out: dict) -> None:
