@@ -104,7 +104,8 @@ def test_real_npz_agrees_with_keras(saved):
             (f"{klayer.name}/{k.name}", k) for k in klayer.layers]
         for where, k in layers:
             ours = inf.row(where).layer
-            assert sorted(w.shape for w in ours.weights) == sorted(tuple(v.shape) for v in k.weights), where
+            assert sorted((w.shape, w.trainable) for w in ours.weights) == sorted(
+                (tuple(v.shape), v.trainable) for v in k.weights), where
             assert {w.dtype for w in ours.weights} <= {"float32"}
     assert graph.unassigned_weights == ()
     members = dict(graph.source.pickled_members)
@@ -262,3 +263,32 @@ def test_compressed_members_read_the_same(saved, tmp_path):
     graph = formats.read(edited)
     stored = sum(w.size for _, layer, _ in graph.walk() for w in layer.weights or ())
     assert stored == model.count_params() and graph.unassigned_weights == ()
+
+
+def test_subclassed_model_totals_from_the_pickles(tmp_path):
+    """A subclassed model saves no layer graph: its totals are the stored variables', and each one's
+    trainability is the Variable's own `_trainable` (BatchNormalization's moving statistics: False)."""
+    import keras
+    from keras.src.saving import saving_lib
+
+    @keras.saving.register_keras_serializable(package="test_npz")
+    class Net(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = keras.layers.Dense(4)
+            self.norm = keras.layers.BatchNormalization()
+
+        def call(self, x):
+            return self.norm(self.dense(x))
+
+    model = Net()
+    model(np.zeros((1, 3)))
+    path = str(tmp_path / "net.keras")
+    saving_lib.save_model(model, path, weights_format="npz")
+    (report,) = audit(path).files
+    assert report.error is None, report.error
+    inf = report.inferred
+    assert inf.graph.opaque
+    trainable = sum(_size(w.shape) for w in model.trainable_weights)
+    assert (inf.total_params, inf.trainable_params, inf.non_trainable_params) == (
+        model.count_params(), trainable, model.count_params() - trainable)

@@ -169,9 +169,9 @@ def _add(out: NpzWeights, key: str, member: str, header: NpyHeader, stream, dire
         out.unknown.append(Weight(path=key, shape=header.shape, dtype="object"))
         return
     base = "" if key == "__root__" else f"{key}/"
-    for name, (shape, dtype) in variables.items():
+    for name, (shape, dtype, trainable) in variables.items():
         path = f"{base}vars/{name}"
-        out.datasets[path] = Weight(path=path, shape=shape, dtype=dtype)
+        out.datasets[path] = Weight(path=path, shape=shape, dtype=dtype, trainable=trainable)
 
 
 def _open(archive: zipfile.ZipFile, view, info: zipfile.ZipInfo):
@@ -533,8 +533,9 @@ _DTYPE = {Global("numpy", "dtype")}
 
 
 def keras_variables(value) -> Optional[dict]:
-    """{name: (shape, dtype)} when `value` is a 0-d object ndarray holding a dict of variables (Keras
-    Variables carrying `_shape` and `_dtype`, or numpy arrays); None for anything else."""
+    """{name: (shape, dtype, trainable or None)} when `value` is a 0-d object ndarray holding a dict of
+    variables (Keras Variables carrying `_shape`, `_dtype` and `_trainable`, or numpy arrays); None for
+    anything else."""
     array = _ndarray(value)
     if array is None or array[1] != "object" or not isinstance(array[2], list) or len(array[2]) != 1:
         return None
@@ -572,16 +573,16 @@ def _dtype(value) -> Optional[str]:
 
 
 def _variable(value) -> Optional[tuple]:
-    """(shape, dtype) of a numpy array, a numpy scalar (the optimizer's iteration count) or a Keras
-    Variable (its state's `_shape` and `_dtype`)."""
+    """(shape, dtype, trainable) of a numpy array or scalar (the optimizer's iteration count: trainable
+    unknown) or a Keras Variable (its state's `_shape`, `_dtype` and `_trainable`)."""
     array = _ndarray(value)
     if array is not None:
-        return (array[0], array[1]) if array[1] != "object" else None
+        return (array[0], array[1], None) if array[1] != "object" else None
     if not isinstance(value, Obj):
         return None
     if value.func in _SCALAR:
         dtype = _dtype(value.args[0]) if isinstance(value.args, tuple) and value.args else None
-        return ((), dtype) if dtype is not None and dtype != "object" else None
+        return ((), dtype, None) if dtype is not None and dtype != "object" else None
     state = value.state
     if isinstance(state, tuple) and state and isinstance(state[0], Dict):  # (dict, slot state)
         state = state[0]
@@ -590,7 +591,8 @@ def _variable(value) -> Optional[tuple]:
     shape, dtype = state.get("_shape"), state.get("_dtype")
     if not _is_shape(shape) or not isinstance(dtype, str) or len(dtype) > 32:
         return None
-    return tuple(shape), dtype
+    trainable = state.get("_trainable")
+    return tuple(shape), dtype, trainable if isinstance(trainable, bool) else None
 
 
 def _one_line(exc: Exception) -> str:
