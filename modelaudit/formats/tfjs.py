@@ -181,7 +181,7 @@ def missing_files(folder: str, paths: list[str]) -> tuple[str, ...]:
     missing = []
     for p in dict.fromkeys(paths):
         rel = os.path.normpath(p)
-        if os.path.isabs(rel) or rel.startswith("..") or "\x00" in rel or "://" in p:
+        if os.path.isabs(rel) or rel == ".." or rel.startswith(".." + os.sep) or "\x00" in rel or "://" in p:
             missing.append(p)
         elif not os.path.isfile(os.path.join(folder, rel)):
             missing.append(p)
