@@ -280,19 +280,26 @@ def _check_graph(path: str, graph, settings: Settings, scan=None) -> FileReport:
 
 
 def expand(paths: Iterable) -> list[tuple[str, Optional[str]]]:
-    """(path, error) pairs: files as given; folders searched recursively for model files.
-    A folder with none is an error of its own."""
+    """(path, error) pairs: files as given; folders searched recursively for model files and
+    SavedModel folders. A SavedModel folder (one holding saved_model.pb) is one model, named or
+    found: it is not searched further (its variables/ and assets/ are parts of it, not models).
+    A folder with no model is an error of its own."""
+    from modelaudit.formats.savedmodel import is_savedmodel
+
     out: list[tuple[str, Optional[str]]] = []
     for p in paths:
         p = os.fspath(p)
-        if os.path.isdir(p):
+        if os.path.isdir(p) and not is_savedmodel(p):
             found = []
             for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found.extend(os.path.join(root, f) for f in sorted(files) if f.lower().endswith(MODEL_SUFFIXES))
+                dirs.sort()
+                models = [d for d in dirs if not d.startswith(".") and is_savedmodel(os.path.join(root, d))]
+                dirs[:] = [d for d in dirs if not d.startswith(".") and d not in models]
+                names = [f for f in files if f.lower().endswith(MODEL_SUFFIXES)] + models
+                found.extend(os.path.join(root, name) for name in sorted(names))
             out.extend((f, None) for f in found)
             if not found:
-                out.append((p, "no model files (*.keras, *.h5, *.hdf5, *.json) in this folder"))
+                out.append((p, "no model files (*.keras, *.h5, *.hdf5, *.json) or SavedModel folders in this folder"))
         else:
             out.append((p, None))
     return out

@@ -110,6 +110,15 @@ class Objective:
 
 
 @dataclass(frozen=True)
+class Signature:
+    """A SavedModel serving signature: what a caller feeds it and gets back, by key."""
+
+    name: str
+    inputs: tuple = ()  # (key, dtype, shape) per input; None for an unknown dimension or rank
+    outputs: tuple = ()
+
+
+@dataclass(frozen=True)
 class SourceFacts:
     """What the container itself holds, for the security rules (the readers never judge it)."""
 
@@ -125,6 +134,7 @@ class SourceFacts:
     missing_weight_files: tuple = ()
     # (npz member, the globals its pickle names) for each weight stored as an object array (a pickle)
     pickled_members: tuple = ()
+    signatures: tuple = ()  # a SavedModel's serving signatures (Signature), in the file's order
 
 
 @dataclass(frozen=True)
