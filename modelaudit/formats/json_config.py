@@ -267,6 +267,43 @@ def _layer(item: Any, *, format: str, depth: int, counter: list, index: int) -> 
 
 # ---- inbound nodes: both dialects ------------------------------------------------------------
 
+# Call.kwargs holds every argument of the call as the file writes it, each tensor replaced by TENSOR
+# (the tensors themselves are Call.inputs, in the same order), and under POSITIONAL the positional
+# arguments (tf_keras writes only the first argument so; every other one by name). Op specs
+# (infer/tf_ops.py) bind them to the op's signature: `2.0 - x` is subtract(x=2.0, y=<tensor>).
+# Not an identifier, so no keyword argument can be named so.
+POSITIONAL = "*args"
+# tf_keras writes a positional constant in place of a tensor as [_CONSTANT, -1, value, kwargs].
+_CONSTANT = "_CONSTANT_VALUE"
+
+
+class _Tensor:
+    """The place of a tensor among the arguments in Call.kwargs."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<tensor>"
+
+
+TENSOR = _Tensor()
+
+
+def positional_constants(call: Call) -> bool:
+    """True if the call's positional arguments hold a value that is not a tensor (`2.0 - x`)."""
+
+    def constant(obj: Any) -> bool:
+        if obj is TENSOR:
+            return False
+        if isinstance(obj, list):
+            return any(constant(v) for v in obj)
+        if isinstance(obj, dict):
+            return any(constant(v) for v in obj.values())
+        return True
+
+    args = call.kwargs.get(POSITIONAL)
+    return args is not None and constant(args)
+
 
 def _calls(nodes: Any, layer: str) -> tuple[Call, ...]:
     if nodes is None:
@@ -275,9 +312,11 @@ def _calls(nodes: Any, layer: str) -> tuple[Call, ...]:
         raise ModelReadError(f"layer '{layer}': inbound_nodes is not a list")
     calls = []
     for node in nodes:
-        if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
+        if _keras2_dict_node(node):  # Keras 2, a layer called on a dict: {"a": [name, node, tensor, kwargs]}
+            calls.append(_call_keras2(node, layer))
+        elif isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
             calls.append(_call_keras3(node, layer))
-        elif isinstance(node, list):  # Keras 2: [[name, node, tensor, kwargs], ...]
+        elif isinstance(node, list):  # Keras 2: [[name, node, tensor, kwargs], ...] or one bare entry
             calls.append(_call_keras2(node, layer))
         else:
             raise ModelReadError(f"layer '{layer}': an inbound node is neither a list nor an object")
@@ -285,7 +324,14 @@ def _calls(nodes: Any, layer: str) -> tuple[Call, ...]:
 
 
 def _keras2_nodes(nodes: Any) -> bool:
-    return isinstance(nodes, list) and any(isinstance(node, list) for node in nodes)
+    return isinstance(nodes, list) and any(isinstance(node, list) or _keras2_dict_node(node) for node in nodes)
+
+
+def _keras2_dict_node(node: Any) -> bool:
+    return (
+        isinstance(node, dict) and bool(node) and "args" not in node and "kwargs" not in node
+        and all(_is_entry(v) for v in node.values())
+    )
 
 
 def _keras_tensor(obj: Any) -> bool:
@@ -296,36 +342,30 @@ def _call_keras3(node: dict, layer: str) -> Call:
     refs: list[TensorRef] = []
     shapes: list = []
 
-    def collect(obj: Any) -> bool:
-        """Append the tensors found in obj; True if obj held any."""
+    def collect(obj: Any) -> Any:
+        """Append the tensors found in obj; obj with each tensor replaced by TENSOR."""
         if _keras_tensor(obj):
             cfg = obj.get("config") or {}
             refs.append(_history(cfg.get("keras_history"), layer))
             shapes.append(shape_or_none(cfg.get("shape")))
-            return True
-        found = False
+            return TENSOR
         if isinstance(obj, list):
-            for item in obj:
-                found = collect(item) or found
-        elif isinstance(obj, dict):
-            for item in obj.values():
-                found = collect(item) or found
-        return found
+            return [collect(item) for item in obj]
+        if isinstance(obj, dict):
+            return {key: collect(item) for key, item in obj.items()}
+        return obj
 
     args = node.get("args", [])
     kwargs = node.get("kwargs", {})
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise ModelReadError(f"layer '{layer}': an inbound node has malformed args/kwargs")
-    collect(args)
-    plain_kwargs = {}
+    templates = {POSITIONAL: collect(args)}
     tensor_kwargs = []
     for key, value in kwargs.items():
         before = len(refs)
-        if collect(value):
-            tensor_kwargs.extend([key] * (len(refs) - before))
-        else:
-            plain_kwargs[key] = value
-    return Call(inputs=tuple(refs), input_shapes=tuple(shapes), kwargs=plain_kwargs, tensor_kwargs=tuple(tensor_kwargs))
+        templates[key] = collect(value)
+        tensor_kwargs.extend([key] * (len(refs) - before))
+    return Call(inputs=tuple(refs), input_shapes=tuple(shapes), kwargs=templates, tensor_kwargs=tuple(tensor_kwargs))
 
 
 def _is_history(obj: Any) -> bool:
@@ -335,21 +375,65 @@ def _is_history(obj: Any) -> bool:
     )
 
 
-def _call_keras2(node: list, layer: str) -> Call:
-    refs, kwargs, tensor_kwargs = [], {}, []
-    for entry in node:
-        if not isinstance(entry, list) or len(entry) < 3:
-            raise ModelReadError(f"layer '{layer}': malformed inbound node entry")
-        refs.append(_history(entry[:3], layer))
-        extra = entry[3] if len(entry) > 3 else {}
-        if isinstance(extra, dict):
-            for key, value in extra.items():
-                if _is_history(value):  # a tensor passed by keyword (MultiHeadAttention's value=)
-                    refs.append(_history(value, layer))
-                    tensor_kwargs.append(key)
-                else:
-                    kwargs[key] = value
+def _is_entry(obj: Any) -> bool:
+    """One Keras 2 node entry, [name, node, tensor] or [name, node, tensor, kwargs] (tf_keras's
+    tf_utils.convert_inner_node_data reads any 3 or 4 items starting with a string so)."""
+    return isinstance(obj, list) and len(obj) in (3, 4) and isinstance(obj[0], str)
+
+
+def _call_keras2(node: list | dict, layer: str) -> Call:
+    """A Keras 2 inbound node: the structure of the call's first argument with an entry per tensor.
+
+    A layer's node is a list of entries; a TFOpLambda keeps its first argument's structure, so one
+    tensor is one bare entry and `tf.concat([a, b])` a list of two. Every entry carries the same
+    kwargs (tf_keras Node.serialize: every other argument, by name), read once; tensors in them are
+    [name, node, tensor] anywhere inside a value. A constant first argument is a _CONSTANT entry.
+    """
+    refs: list[TensorRef] = []
+    extras: list = []
+
+    def first_argument(obj: Any) -> Any:
+        if _is_entry(obj):
+            extra = obj[3] if len(obj) == 4 else {}
+            if not isinstance(extra, dict):
+                raise ModelReadError(f"layer '{layer}': malformed inbound node entry (its kwargs are not an object)")
+            extras.append(extra)
+            if obj[0] == _CONSTANT:
+                return obj[2]
+            refs.append(_history(obj[:3], layer))
+            return TENSOR
+        if isinstance(obj, list):
+            return [first_argument(item) for item in obj]
+        if isinstance(obj, dict):
+            return {key: first_argument(item) for key, item in obj.items()}
+        raise ModelReadError(f"layer '{layer}': malformed inbound node entry")
+
+    if _is_entry(node):
+        positional = first_argument(node)
+    elif isinstance(node, dict):
+        positional = first_argument(node)
+    else:
+        positional = [first_argument(item) for item in node]
+    kwargs, tensor_kwargs = {POSITIONAL: [positional]}, []
+    for key, value in (extras[-1] if extras else {}).items():
+        before = len(refs)
+        kwargs[key] = _kwarg_tensors(value, refs, layer)
+        # tensors passed by keyword (`x + y`'s y, MultiHeadAttention's value=)
+        tensor_kwargs.extend([key] * (len(refs) - before))
     return Call(inputs=tuple(refs), input_shapes=(None,) * len(refs), kwargs=kwargs, tensor_kwargs=tuple(tensor_kwargs))
+
+
+def _kwarg_tensors(value: Any, refs: list, layer: str) -> Any:
+    """Append the tensors ([name, node, tensor] histories) inside one keyword argument's value; the
+    value with each replaced by TENSOR."""
+    if _is_history(value):
+        refs.append(_history(value, layer))
+        return TENSOR
+    if isinstance(value, list):
+        return [_kwarg_tensors(item, refs, layer) for item in value]
+    if isinstance(value, dict):
+        return {key: _kwarg_tensors(item, refs, layer) for key, item in value.items()}
+    return value
 
 
 def _history(history: Any, layer: str) -> TensorRef:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from modelaudit.formats.json_config import topological_order
+from modelaudit.formats.json_config import positional_constants, topological_order
 from modelaudit.graph import Layer, ModelGraph, Shape, Weight, is_shape, shape_or_none
 from modelaudit.infer import registry, stored
 from modelaudit.infer.registry import ShapeError, WeightSpec, fmt_shape
@@ -180,8 +180,8 @@ def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], train
                     )
                 in_shapes.append(shape)
             in_shapes = _data_inputs(layer, call, in_shapes)
-        if call_index == 0 and layer.build_input_shape is not None and in_shapes and not result.recorded_mismatch:
-            built = layer.build_input_shape
+        if call_index == 0 and _build_shape(layer) is not None and in_shapes and not result.recorded_mismatch:
+            built = _build_shape(layer)
             first = in_shapes[0] if len(in_shapes) == 1 else in_shapes
             if is_shape(built) and is_shape(first) and _conflict(tuple(built), tuple(first)):
                 result.recorded_mismatch.append(("build input shape", tuple(built), tuple(first)))
@@ -275,6 +275,8 @@ def _data_inputs(layer: Layer, call, in_shapes: list) -> list:
         return in_shapes
     spec = registry.spec_for(layer) if layer.submodel is None else None
     wanted = getattr(spec, "tensor_arguments", ())
+    if wanted == registry.EVERY_ARGUMENT:
+        return in_shapes
     n_args = len(in_shapes) - len(call.tensor_kwargs)
     out = list(in_shapes[:n_args])
     for name in wanted:
@@ -287,6 +289,8 @@ def _call_config(spec, layer: Layer, call_index: int) -> dict:
     names = getattr(spec, "call_arguments", ())
     if not names or call_index >= len(layer.calls):
         return layer.config
+    if names == registry.EVERY_ARGUMENT:
+        return {**layer.config, registry.CALL: layer.calls[call_index]}
     kwargs = layer.calls[call_index].kwargs
     extra = {k: kwargs[k] for k in names if k in kwargs}
     return {**layer.config, **extra} if extra else layer.config
@@ -404,7 +408,7 @@ def _recorded_shapes(graph: ModelGraph) -> dict:
                 if shape is not None:
                     recorded.setdefault((ref.layer, ref.call, ref.index), shape)
     for layer in graph.layers:
-        built = layer.build_input_shape
+        built = _build_shape(layer)
         if built is None or not layer.calls or layer.submodel is not None:
             continue
         refs = layer.calls[0].inputs
@@ -413,6 +417,14 @@ def _recorded_shapes(graph: ModelGraph) -> dict:
             for ref, shape in zip(refs, shapes):
                 recorded.setdefault((ref.layer, ref.call, ref.index), tuple(shape))
     return recorded
+
+
+def _build_shape(layer: Layer):
+    """build_config's input shape, None where it is not that of the layer's tensors: tf_keras builds
+    `2.0 - x` on its constant first argument (shape [])."""
+    if layer.calls and positional_constants(layer.calls[0]):
+        return None
+    return layer.build_input_shape
 
 
 def _recorded_outputs(name: str, call_index: int, recorded: dict) -> list:

@@ -14,6 +14,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from modelaudit.formats.manifest import is_op
 from modelaudit.graph import Shape
 
 FAMILIES = (
@@ -29,7 +30,14 @@ FAMILIES = (
     "attention",
     "preprocessing",
     "applications",
+    "tf_ops",
 )
+
+# A spec's call_arguments / tensor_arguments when it reads every argument of the call: propagation
+# then passes the call itself in the config under CALL, and every tensor in the call's order (the op
+# specs of infer/tf_ops.py bind them to the op's signature).
+EVERY_ARGUMENT = ("*",)
+CALL = "*call"
 
 
 class ShapeError(ValueError):
@@ -125,6 +133,11 @@ def spec_for(layer) -> Optional[LayerSpec]:
     name alone does not say what the node computes (a tf.keras TFOpLambda names its op in
     `config["function"]`; a Keras 3 op node is told apart from the layer of the same name by its
     module)."""
+    if layer.class_name in ("TFOpLambda", "SlicingOpLambda") or is_op(layer):
+        _load_families()
+        from modelaudit.infer import tf_ops
+
+        return tf_ops.spec_for_op(layer)
     return get(layer.class_name)
 
 
