@@ -171,10 +171,18 @@ class OpaqueModel(Rule):
     summary = "A subclassed model saves no layer graph; only its weights are audited"
 
     def check(self, model):
-        if model.graph.opaque:
+        graph = model.graph
+        if graph.opaque and graph.format == "savedmodel" and not graph.config:
             yield self.finding(
                 None,
-                f"{model.graph.class_name} '{model.graph.name}' saves only its constructor arguments, no layer "
+                f"SavedModel '{graph.name}' holds no Keras config (a Keras 3 export() or tf.saved_model.save()): "
+                f"only its {len(model.unassigned_weights)} variables ({_count(model.total_params)} params) and "
+                "its signatures are audited",
+            )
+        elif graph.opaque:
+            yield self.finding(
+                None,
+                f"{graph.class_name} '{graph.name}' saves only its constructor arguments, no layer "
                 f"graph: only the weights file's {len(model.unassigned_weights)} variables "
                 f"({_count(model.total_params)} params) are audited",
             )

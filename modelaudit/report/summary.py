@@ -137,7 +137,7 @@ def render_text(path: str, fmt: str, inferred, formulas: bool = False) -> str:
     graph = inferred.graph
     out = [visible(f'Model: "{graph.name}" ({graph.class_name}, {fmt}) — {path}')]
     if graph.opaque:
-        out.append("A subclassed model: the file saves no layer graph, only its weights.")
+        out.extend(_opaque_lines(graph))
     else:
         headers, rows = _table_rows(inferred, formulas, markdown=False)
         align = tuple("right" if h in ("Param #", "MACs") else "left" for h in headers)
@@ -154,6 +154,20 @@ FORMULA_LEGEND = [
     "How: Dense = (inputs + 1 bias)·units; Conv = (kernel height·width·input channels + 1 bias)·filters",
     "     (input channels / groups when grouped); valid padding: floor((n - k) / s) + 1, same: ceil(n / s)",
 ]
+
+
+def _opaque_lines(graph) -> list[str]:
+    """What stands in for the table of a model with no layer graph: for a SavedModel without a Keras
+    config, its serving signatures (formats/savedmodel.py)."""
+    if graph.format != "savedmodel" or graph.config:
+        return ["A subclassed model: the file saves no layer graph, only its weights."]
+    lines = ["A SavedModel with no Keras config (Keras 3 export() or tf.saved_model.save()): only its variables "
+             "and signatures are read."]
+    for sig in graph.source.signatures:
+        inputs = ", ".join(f"{key}: {dtype} {fmt_shape(shape)}" for key, dtype, shape in sig.inputs)
+        outputs = ", ".join(f"{key}: {dtype} {fmt_shape(shape)}" for key, dtype, shape in sig.outputs)
+        lines.append(visible(f"Signature {sig.name}({inputs}) -> {outputs}"))
+    return lines
 
 
 def render_markdown(path: str, fmt: str, inferred, formulas: bool = False) -> str:
