@@ -224,6 +224,7 @@ def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], train
 
 
 INPUT_UNKNOWN = "its input shape is unknown"
+NO_INPUT = "the file records no input tensor for its call"
 
 # What a spec raises on a config it cannot evaluate (a hostile or broken file): reported, never fatal.
 SPEC_ERRORS = (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, AttributeError, OverflowError)
@@ -235,7 +236,10 @@ def _layer_call(result: LayerResult, layer: Layer, call_index: int, in_shapes: l
     if spec is None:
         return _not_recomputed(result, layer, call_index, trainable, f"no spec for class {layer.class_name}", fallback)
     if not in_shapes or any(s is None for s in in_shapes):
-        return _not_recomputed(result, layer, call_index, trainable, INPUT_UNKNOWN, fallback)
+        # a call the file gives no tensor at all (tf_keras saves none of tf.einsum's operands) is a
+        # cause of its own, not the consequence of an earlier layer
+        reason = INPUT_UNKNOWN if in_shapes else NO_INPUT
+        return _not_recomputed(result, layer, call_index, trainable, reason, fallback)
     shapes = [tuple(s) for s in in_shapes]
     expected = None
     config = _call_config(spec, layer, call_index)

@@ -371,3 +371,21 @@ def test_unknown_op_check_exits_zero(unknown_op_files):
     _, _, files = unknown_op_files
     result = CliRunner().invoke(app, ["check", *files.values()])
     assert result.exit_code == 0, result.output
+
+
+def test_tf_keras_einsum_saves_no_operands(tmp_path):
+    """tf_keras writes tf.einsum's equation as its constant first argument and drops its operands
+    (varargs): the file does not load back into tf_keras itself, and modelaudit says the call has
+    no input instead of blaming an earlier layer."""
+    x, y = tf_keras.Input((4, 6)), tf_keras.Input((5, 6))
+    model = tf_keras.Model([x, y], tf.einsum("bij,bkj->bik", x, y))
+    path = tmp_path / "einsum.json"
+    path.write_text(model.to_json())
+    with pytest.raises(ValueError):
+        tf_keras.models.model_from_json(model.to_json())
+    layer = next(layer for layer in json.loads(path.read_text())["config"]["layers"] if layer["name"] == "tf.einsum")
+    assert layer["inbound_nodes"] == [["_CONSTANT_VALUE", -1, "bij,bkj->bik", {}]]
+    row = next(r for r in propagate(formats.read(str(path))).rows if r.path == "tf.einsum")
+    assert not row.recomputed and row.unknown_reason == "the file records no input tensor for its call"
+    findings = modelaudit.audit(str(path)).files[0].findings
+    assert [f.severity.value for f in findings if f.code == "MA107" and f.layer == "tf.einsum"] == ["info"]
