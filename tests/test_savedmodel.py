@@ -61,6 +61,14 @@ def nested(k):
     return k.Model(inp, out, name="outer")
 
 
+def tf_ops(k):
+    L = k.layers
+    inp = k.Input((6,))
+    x = L.Dense(4)(inp)
+    y = L.Dense(3)(x)
+    return k.Model(inp, [tf.reshape(y, (-1, 3, 1)), x * 2.0], name="with_ops")
+
+
 def conv_bn(k):
     L = k.layers
     inp = k.Input((12, 12, 3))
@@ -73,7 +81,8 @@ def conv_bn(k):
     return k.Model(inp, L.Dense(2)(x), name="conv_bn")
 
 
-MODELS = {"sequential_bn": sequential_bn, "two_outputs": two_outputs, "nested": nested, "conv_bn": conv_bn}
+MODELS = {"sequential_bn": sequential_bn, "two_outputs": two_outputs, "nested": nested, "tf_ops": tf_ops,
+          "conv_bn": conv_bn}
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +141,16 @@ def test_tf_keras_savedmodel_matches_keras(saved, name):
     assert (inferred.total_params, inferred.trainable_params, inferred.non_trainable_params) == (
         model.count_params(), _sizes(model.trainable_weights), _sizes(model.non_trainable_weights))
     assert inferred.stored_params == model.count_params()
+
+
+def test_tf_ops_read_and_the_rest_recomputed(saved):
+    model, path = saved["tf_ops"]
+    rows = {r.path: r for r in propagate(formats.read(path)).rows}
+    ops = [layer.name for layer in model.layers if type(layer).__name__ == "TFOpLambda"]
+    assert sorted(ops) == sorted(p for p, r in rows.items() if r.layer.class_name == "TFOpLambda") and len(ops) == 2
+    assert all(r.recomputed for p, r in rows.items() if p not in ops)
+    if registry.get("TFOpLambda") is not None:
+        assert all(rows[op].recomputed for op in ops)
 
 
 def test_compile_config_and_versions(saved):
@@ -337,6 +356,10 @@ def test_wire_decoder_bounds():
                      (b"\x12\x01\xff", "UTF-8"), (b"\x08", "truncated")]:
         with pytest.raises(protowire.ProtoError, match=why):
             protowire.decode(bad, schema)
+    # all values of one message, at every depth, are bounded too
+    assert protowire.decode(b"\x08\x01" * 5, schema, max_values=5) == {"n": 1}
+    with pytest.raises(protowire.ProtoError, match="more values than the bound"):
+        protowire.decode(b"\x08\x01" * 6, schema, max_values=5)
 
 
 # ---- the folder is never written; --scan-weights reads the shards ------------------------------------

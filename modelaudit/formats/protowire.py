@@ -9,7 +9,8 @@ decoding it (a SavedModel's `graph_def`, often 90% of the file, is stepped over 
 bounds everything a file says:
 
 - a varint is at most 10 bytes; a length never reaches past the message that holds it;
-- a repeated field holds at most `Field.max_items` values, a string at most `Field.max_len` bytes;
+- a repeated field holds at most `Field.max_items` values, a string at most `Field.max_len` bytes,
+  and one decode at most `MAX_VALUES` values in all;
 - nesting is the schema's, never the file's: a submessage is decoded only where the schema declares
   one, so a hostile file cannot nest deeper than the schema does;
 - groups (wire types 3 and 4, never written by proto3), unknown wire types and field number 0 are
@@ -26,6 +27,8 @@ VARINT, INT64, BOOL, STRING, BYTES, MESSAGE = "varint", "int64", "bool", "string
 # Values of a repeated field; real SavedModels hold at most tens of thousands (object graph nodes).
 MAX_ITEMS = 1 << 20
 MAX_STRING = 64 << 20
+# Values in one decoded message, all fields at all depths: ResNet50's SavedModel holds about 40,000.
+MAX_VALUES = 4_000_000
 
 
 class ProtoError(ValueError):
@@ -70,12 +73,16 @@ def varint(buf, pos: int, end: int) -> tuple[int, int]:
             raise ProtoError("varint longer than 10 bytes")
 
 
-def decode(buf, schema: Message, start: int = 0, end: Optional[int] = None) -> dict:
+def decode(buf, schema: Message, start: int = 0, end: Optional[int] = None, max_values: int = MAX_VALUES) -> dict:
     """The fields of `schema` found in buf[start:end]: {name: value}, a list for a repeated field.
 
     `buf` is bytes or an mmap; nothing outside [start, end) is read. A submessage is a dict, a
-    STRING a str (strict UTF-8), BYTES bytes; absent fields are absent from the dict."""
-    end = len(buf) if end is None else end
+    STRING a str (strict UTF-8), BYTES bytes; absent fields are absent from the dict. At most
+    `max_values` values are decoded in all (each costs memory; the bytes alone do not bound it)."""
+    return _decode(buf, schema, start, len(buf) if end is None else end, [max_values])
+
+
+def _decode(buf, schema: Message, start: int, end: int, budget: list) -> dict:
     out: dict[str, Any] = {}
     fields = schema.fields
     pos = start
@@ -92,6 +99,9 @@ def decode(buf, schema: Message, start: int = 0, end: Optional[int] = None) -> d
                 raise ProtoError(f"{schema.name}: a field numbered 0, which no message has")
             pos = _skip(buf, pos, end, wire, number, schema)
             continue
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ProtoError(f"{schema.name}: more values than the bound of the whole message")
         if wire == 2:
             n = buf[pos] if pos < end else 0x80
             if n < 0x80:
@@ -103,7 +113,7 @@ def decode(buf, schema: Message, start: int = 0, end: Optional[int] = None) -> d
                 raise ProtoError(f"{schema.name}.{field.name}: length {n} runs past the end of its message")
             kind = field.kind
             if kind == MESSAGE:
-                value = decode(buf, field.message, pos, stop)
+                value = _decode(buf, field.message, pos, stop, budget)
             elif kind in (STRING, BYTES):
                 if n > field.max_len:
                     raise ProtoError(f"{schema.name}.{field.name}: {n} bytes, more than the {field.max_len}-byte bound")
@@ -114,12 +124,7 @@ def decode(buf, schema: Message, start: int = 0, end: Optional[int] = None) -> d
                     except UnicodeDecodeError:
                         raise ProtoError(f"{schema.name}.{field.name} is not UTF-8 text") from None
             elif field.repeated:  # a packed repeated varint
-                values = out.setdefault(field.name, [])
-                while pos < stop:
-                    value, pos = varint(buf, pos, stop)
-                    values.append(_scalar(kind, value))
-                if len(values) > field.max_items:
-                    raise ProtoError(f"{schema.name}.{field.name}: more than {field.max_items} values")
+                pos = _packed(buf, pos, stop, out.setdefault(field.name, []), field, schema, budget)
                 continue
             else:
                 raise ProtoError(f"{schema.name}.{field.name}: a length-delimited value where a number belongs")
@@ -143,6 +148,16 @@ def decode(buf, schema: Message, start: int = 0, end: Optional[int] = None) -> d
     if pos != end:
         raise ProtoError(f"{schema.name}: a field runs past the end of the message")
     return out
+
+
+def _packed(buf, pos: int, stop: int, values: list, field: Field, schema: Message, budget: list) -> int:
+    while pos < stop:
+        raw, pos = varint(buf, pos, stop)
+        values.append(_scalar(field.kind, raw))
+        budget[0] -= 1
+        if len(values) > field.max_items or budget[0] < 0:
+            raise ProtoError(f"{schema.name}.{field.name}: more than {field.max_items} values")
+    return pos
 
 
 def _scalar(kind: str, raw: int):
