@@ -166,6 +166,12 @@ def test_compile_config_and_versions(saved):
     assert sorted(s for _, _, s in sig.outputs) == sorted(tuple(t.shape.as_list()) for t in model.outputs)
 
 
+def test_saved_model_pb_named_reads_its_folder(saved):
+    model, path = saved["sequential_bn"]
+    (fr,) = modelaudit.audit(os.path.join(path, "saved_model.pb")).files
+    assert fr.error is None and fr.format == "savedmodel" and fr.stats["total_params"] == model.count_params()
+
+
 def test_batch_normalization_moving_statistics_are_non_trainable(saved):
     model, path = saved["conv_bn"]
     bn = formats.read(path).layer("bn")

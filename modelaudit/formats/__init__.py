@@ -24,6 +24,10 @@ def read(path: str, scan=None) -> ModelGraph:
 
             if savedmodel.is_savedmodel(path):
                 return savedmodel.read(path, **extra)
+        elif os.path.basename(path) == "saved_model.pb":  # a SavedModel's file named instead of its folder
+            from modelaudit.formats import savedmodel
+
+            return savedmodel.read(os.path.dirname(path) or ".", **extra)
         kind = detect(path)
         if kind == ZIP:
             from modelaudit.formats import keras_v3
