@@ -26,6 +26,8 @@ from modelaudit.infer.registry import CALL, EVERY_ARGUMENT, LayerSpec, ShapeErro
 
 # The keras.src.ops modules whose classes KERAS_OPS names.
 KERAS_OP_MODULES = ("numpy", "nn", "core", "math")
+# Outputs one split / unstack may have: a hostile size must not become a billion-entry list.
+MAX_OUTPUTS = 4096
 # The Keras 3 op config keys that are not constructor arguments of the op.
 _NOT_ARGUMENTS = ("name",)
 
@@ -89,6 +91,8 @@ class OpSpec(LayerSpec):
             kwargs.update({k: v for k, v in config.items() if k not in _NOT_ARGUMENTS and k != CALL})
         out = self.op.compute(self.op.bind(self.label, args, kwargs))
         shapes = out if self.op.multi else [out]
+        if len(shapes) > MAX_OUTPUTS:
+            raise NotImplementedError(f"op {self.label} with {len(shapes)} outputs (more than {MAX_OUTPUTS})")
         return [None if s is None else tuple(s) for s in shapes]
 
 
@@ -411,7 +415,7 @@ def _tf_unstack(args):
     if shape[axis] is not None and num != shape[axis]:
         raise ShapeError(f"unstack num={num} differs from the size {shape[axis]} of axis {axis}")
     rest = tuple(d for i, d in enumerate(shape) if i != axis)
-    return [rest] * num
+    return [rest] * _outputs(num, "unstack")
 
 
 def _tf_split(args):
@@ -425,7 +429,7 @@ def _tf_split(args):
             raise ShapeError(f"split into {splits} parts")
         if dim is not None and dim % splits:
             raise ShapeError(f"split cannot cut axis {axis} of size {dim} into {splits} equal parts")
-        sizes = [None if dim is None else dim // splits] * splits
+        sizes = [None if dim is None else dim // splits] * _outputs(splits, "split")
     else:
         sizes = int_list(splits, "split sizes")
         if sizes.count(-1) > 1:
@@ -436,6 +440,12 @@ def _tf_split(args):
         elif dim is not None and None not in sizes and sum(sizes) != dim:
             raise ShapeError(f"split sizes {splits} do not add up to the size {dim} of axis {axis}")
     return [tuple(s if i == axis else d for i, d in enumerate(shape)) for s in sizes]
+
+
+def _outputs(n: int, op: str) -> int:
+    if n > MAX_OUTPUTS:
+        raise NotImplementedError(f"{op} into {n} outputs (more than {MAX_OUTPUTS})")
+    return n
 
 
 def _pad_to(shape: tuple, paddings, op: str) -> tuple:
@@ -683,7 +693,9 @@ def _slice_key(item, op: str):
                 if parts[2] == 0:
                     raise ShapeError(f"{op}: a slice step cannot be 0")
                 return slice(*parts)
-    raise NotImplementedError(f"{op} with an index known only when the model runs ({type(item).__name__})")
+    raise NotImplementedError(
+        f"{op} with an index that is not a constant int, slice, newaxis or ellipsis ({type(item).__name__})"
+    )
 
 
 def slice_shape(shape: tuple, spec, op: str, *, check_bounds: bool) -> tuple:
@@ -860,9 +872,9 @@ def _k_split(args):
     dim = shape[axis]
     sections = args.get("indices_or_sections")
     if isinstance(sections, int) and not isinstance(sections, bool):
-        if dim is not None and (sections <= 0 or dim % sections):
+        if sections <= 0 or (dim is not None and dim % sections):
             raise ShapeError(f"ops.split cannot cut axis {axis} of size {dim} into {sections} equal sections")
-        sizes = [None if dim is None else dim // sections] * sections
+        sizes = [None if dim is None else dim // sections] * _outputs(sections, "ops.split")
     else:
         points = [0] + int_list(sections, "ops.split indices") + [dim]
         sizes = [None if a is None or b is None else b - a for a, b in zip(points, points[1:])]
