@@ -401,6 +401,30 @@ def test_nothing_is_written_and_scan_reads_the_variables(tmp_path):
     assert nan.layer == "hidden" and "1 NaN" in nan.message
 
 
+def test_nothing_in_the_folder_is_run_and_nothing_heavy_is_imported(tmp_path):
+    """A Lambda that creates a marker file when it runs: `check` and `summary` neither run it nor import
+    TensorFlow, Keras, protobuf or numpy (the folder's protobufs are decoded by protowire.py)."""
+    marker = tmp_path / "LAMBDA_WAS_EXECUTED"
+    fn = eval(f"lambda x: (open({str(marker)!r}, 'w').close(), x)[1]")  # the test's own code, not a file's
+    model = tf_keras.Sequential([tf_keras.Input((4,)), tf_keras.layers.Lambda(fn, name="side_effect"),
+                                 tf_keras.layers.Dense(2)])
+    path = str(tmp_path / "lambda_sm")
+    model.save(path, save_format="tf")
+    assert marker.exists(), "tracing runs the lambda: the marker proves it works"
+    marker.unlink()
+    wrapper = (
+        "import sys\nfrom modelaudit.cli import main\n"
+        "for args in (['check', sys.argv[1]], ['summary', sys.argv[1]]):\n"
+        "    sys.argv = ['modelaudit'] + args\n"
+        "    try:\n        main()\n    except SystemExit:\n        pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'google', 'numpy')))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", wrapper, path], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "side_effect (Lambda)" in run.stdout and run.stdout.strip().splitlines()[-1] == "[]"
+    assert not marker.exists()
+
+
 # ---- folder scans ------------------------------------------------------------------------------------
 
 

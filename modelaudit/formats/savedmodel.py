@@ -56,7 +56,7 @@ FORMAT = "savedmodel"
 
 MAX_SAVED_MODEL_BYTES = (2 << 30) - 1  # protobuf's own limit on one message
 MAX_METADATA_BYTES = json_config.MAX_CONFIG_BYTES  # JSON strings, parsed: the bound of any config
-MAX_INDEX_BYTES = 256 << 20
+MAX_INDEX_BYTES = 64 << 20  # about 600,000 variables
 MAX_NODES = 1 << 20  # object graph nodes; ResNet50 has about 4,000
 MAX_SHARDS = 1 << 16
 MAX_RANK = 254  # TensorShape's own limit
