@@ -938,6 +938,113 @@ def _k_pad(args):
     return _pad_to(shape, width * len(shape) if len(width) == 1 else width, "ops.pad")
 
 
+def _flat_size(shape: tuple) -> tuple:
+    """A tensor flattened to one axis (unknown if any size is)."""
+    if None in shape:
+        return (None,)
+    size = 1
+    for d in shape:
+        size *= d
+    return (size,)
+
+
+def _k_cumulative(op: str):
+    """numpy.py Cumsum / Cumprod: no axis flattens; an axis keeps the shape."""
+
+    def compute(args):
+        shape = _rank_known(args.get("x"), op)
+        if args.get("axis") is None:
+            return _flat_size(shape)
+        axis_index(args.get("axis"), len(shape), op)
+        return shape
+
+    return compute
+
+
+def _k_ravel(args):
+    return _flat_size(_rank_known(args.get("x"), "ops.ravel"))
+
+
+def _k_broadcast_to(args):
+    """numpy.py BroadcastTo: the target shape, once the input is seen to broadcast to it."""
+    target = tuple(int_list(args.get("shape"), "ops.broadcast_to shape"))
+    broadcast(_rank_known(args.get("x"), "ops.broadcast_to"), target, "ops.broadcast_to")
+    return target
+
+
+def _k_repeat(args):
+    """numpy.py Repeat: no axis flattens first; one count repeats every element, a list gives each
+    element's count."""
+    shape = list(_rank_known(args.get("x"), "ops.repeat"))
+    repeats = int_list(args.get("repeats"), "ops.repeat repeats")
+    if args.get("axis") is None:
+        (size,) = _flat_size(tuple(shape))
+        if size is None or len(repeats) == 1:
+            return (None if size is None or repeats[0] is None else size * repeats[0],)
+        if len(repeats) != size:
+            raise ShapeError(f"ops.repeat: {len(repeats)} counts for {size} elements")
+        return (None if None in repeats else sum(repeats),)
+    axis = axis_index(args.get("axis"), len(shape), "ops.repeat")
+    if shape[axis] is None:
+        return tuple(shape)
+    if len(repeats) == 1:
+        shape[axis] = None if repeats[0] is None else shape[axis] * repeats[0]
+    elif len(repeats) != shape[axis]:
+        raise ShapeError(f"ops.repeat: {len(repeats)} counts for an axis of size {shape[axis]}")
+    else:
+        shape[axis] = None if None in repeats else sum(repeats)
+    return tuple(shape)
+
+
+def _k_swapaxes(args):
+    shape = list(_rank_known(args.get("x"), "ops.swapaxes"))
+    a = axis_index(args.get("axis1"), len(shape), "ops.swapaxes")
+    b = axis_index(args.get("axis2"), len(shape), "ops.swapaxes")
+    shape[a], shape[b] = shape[b], shape[a]
+    return tuple(shape)
+
+
+def _k_one_hot(args):
+    """nn.py OneHot: num_classes at the end (axis -1) or at an axis in [0, rank)."""
+    shape = list(_rank_known(args.get("x"), "ops.one_hot"))
+    axis = int_value(args.get("axis", -1), "ops.one_hot axis")
+    depth = int_value(args.get("num_classes"), "ops.one_hot num_classes")
+    if axis == -1:
+        shape.append(depth)
+    elif axis is not None and 0 <= axis < len(shape):
+        shape.insert(axis, depth)
+    else:
+        raise ShapeError(f"ops.one_hot axis must be -1 or in [0, {len(shape)}), got {axis}")
+    return tuple(shape)
+
+
+def _k_top_k(args):
+    shape = _rank_known(args.get("x"), "ops.top_k")
+    if not shape:
+        raise ShapeError("ops.top_k of a scalar")
+    out = shape[:-1] + (int_value(args.get("k"), "ops.top_k k"),)
+    return [out, out]
+
+
+def _k_slice(args):
+    """core.py Slice: the given sizes; a -1 runs to the end from a constant start."""
+    shape = _rank_known(args.get("inputs"), "ops.slice")
+    sizes = int_list(args.get("shape"), "ops.slice shape")
+    start = args.get("start_indices")
+    if len(sizes) != len(shape):
+        raise ShapeError(f"ops.slice shape {sizes} should have one size per axis of {fmt_shape(shape)}")
+    starts = None if isinstance(start, Tensor) else int_list(start, "ops.slice start_indices")
+    if starts is not None and len(starts) != len(shape):
+        raise ShapeError(f"ops.slice start_indices {starts} should have one index per axis of {fmt_shape(shape)}")
+    out = []
+    for i, (d, size) in enumerate(zip(shape, sizes)):
+        if size != -1:
+            out.append(size)
+        else:
+            out.append(None if starts is None or d is None or starts[i] is None else d - starts[i])
+    return tuple(out)
+
+
 _UNARY_KERAS = (
     "Abs", "Absolute", "Negative", "Sqrt", "Square", "Exp", "Expm1", "Log", "Log1p", "Log2", "Log10", "Sin",
     "Cos", "Tan", "Tanh", "Sinh", "Cosh", "Arcsin", "Arccos", "Arctan", "Sign", "Round", "Floor", "Ceil",
@@ -978,6 +1085,15 @@ def _keras_table() -> dict:
     ops["GetItem"] = Op(("x", "key"), _k_getitem)
     ops["Tile"] = Op(("x", "repeats"), _k_tile)
     ops["Pad"] = Op(("x", "constant_values", "pad_width", "mode"), _k_pad)
+    ops["Cumsum"] = Op(("x", "axis", "dtype"), _k_cumulative("ops.cumsum"))
+    ops["Cumprod"] = Op(("x", "axis", "dtype"), _k_cumulative("ops.cumprod"))
+    ops["Ravel"] = Op(("x",), _k_ravel)
+    ops["BroadcastTo"] = Op(("x", "shape"), _k_broadcast_to)
+    ops["Repeat"] = Op(("x", "repeats", "axis"), _k_repeat)
+    ops["Swapaxes"] = Op(("x", "axis1", "axis2"), _k_swapaxes)
+    ops["OneHot"] = Op(("x", "num_classes", "axis", "dtype", "sparse"), _k_one_hot)
+    ops["TopK"] = Op(("x", "k", "sorted"), _k_top_k, multi=True)
+    ops["Slice"] = Op(("inputs", "start_indices", "shape"), _k_slice)
     return ops
 
 
