@@ -62,7 +62,9 @@ class Call:
 
     `inputs` is every tensor passed, args then kwargs, flattened in order; `input_shapes` holds the
     shape the file records for each of them (Keras 3 `__keras_tensor__` records), None where it
-    records none. `kwargs` keeps the non-tensor keyword arguments (e.g. `training`, `mask`).
+    records none. `kwargs` keeps every keyword argument as the file writes it (e.g. `training`), a
+    tensor replaced by json_config.TENSOR, and under json_config.POSITIONAL ("*args") the positional
+    arguments so (`2.0 - x` in tf_keras: [2.0]); op specs (infer/tf_ops.py) bind them.
     """
 
     inputs: tuple[TensorRef, ...]
