@@ -181,6 +181,28 @@ def test_batch_normalization_moving_statistics_are_non_trainable(saved):
     assert inferred.non_trainable_params == _sizes(model.non_trainable_weights) == 3 + 3 + 1 + 4 + 4 + 4 * 4
 
 
+def test_variables_of_another_model_are_weight_mismatches(tmp_path):
+    """variables/ copied from a model whose Dense has 5 units into one whose config says 4: tf_keras
+    cannot load it, and the audit names the layer and both shapes (MA101)."""
+    def build(units):
+        return tf_keras.Sequential([tf_keras.Input((8,)), tf_keras.layers.Dense(units, name="hidden"),
+                                    tf_keras.layers.Dense(2, name="out")])
+
+    build(4).save(str(tmp_path / "four"), save_format="tf")
+    build(5).save(str(tmp_path / "five"), save_format="tf")
+    shutil.rmtree(tmp_path / "four" / "variables")
+    shutil.copytree(tmp_path / "five" / "variables", tmp_path / "four" / "variables")
+    with pytest.raises(Exception):
+        tf_keras.models.load_model(str(tmp_path / "four"))
+    report = modelaudit.audit(str(tmp_path / "four"))
+    mismatches = sorted((f.layer, f.message.split(": stored weight ")[1].split(", but")[0]) for f in report.findings
+                        if f.code == "MA101")
+    assert mismatches == [("hidden", "layer_with_weights-0/bias has shape (5,)"),
+                          ("hidden", "layer_with_weights-0/kernel has shape (8, 5)"),
+                          ("out", "layer_with_weights-1/kernel has shape (5, 2)")]
+    assert report.exit_code() == 1
+
+
 # ---- TF 2.0-2.4: the Keras metadata inside saved_model.pb ------------------------------------------
 
 

@@ -22,10 +22,14 @@ What a SavedModel holds, and where this reader finds it:
   first path in a breadth-first walk of the same graph (checkpoint/util.py
   `objects_ids_and_slot_variables_and_paths`), so the walk is repeated here to pair keys with nodes.
   Variables are attached to layers through the object graph — a Keras layer node's `variables`
-  child lists its variables in `layer.weights` order — never by matching names.
+  child lists its variables in `layer.weights` order — never by matching names. A Weight's path is
+  its checkpoint path without the attribute suffix (`layer_with_weights-0/kernel`); its shape and
+  dtype are the checkpoint's (what loading restores), its trainable flag the SavedVariable's. A
+  variable the graph declares and the checkpoint lacks is not attached (MA102 reports it); without a
+  variables/ folder the graph's declared shapes are used.
 - Keras 3 `model.export()` and a plain `tf.saved_model.save()` carry no Keras config: they are read
   as opaque models whose variables (the root's `variables` list, else every variable node) are
-  audited by name, dtype and shape, with the signatures in `SourceFacts.signatures`.
+  audited by path, dtype and shape, with the signatures in `SourceFacts.signatures`.
 
 The protobuf messages are decoded by protowire.py from the field numbers below (TensorFlow's .proto
 files), not by the protobuf package: see protowire.py for why. Nothing is written into the folder;
@@ -57,7 +61,7 @@ FORMAT = "savedmodel"
 MAX_SAVED_MODEL_BYTES = (2 << 30) - 1  # protobuf's own limit on one message
 MAX_METADATA_BYTES = json_config.MAX_CONFIG_BYTES  # JSON strings, parsed: the bound of any config
 MAX_INDEX_BYTES = 64 << 20  # about 600,000 variables
-MAX_NODES = 1 << 20  # object graph nodes; ResNet50 has about 4,000
+MAX_NODES = 1 << 20  # object graph nodes; ResNet50 has 3,016
 MAX_SHARDS = 1 << 16
 MAX_RANK = 254  # TensorShape's own limit
 
