@@ -10,6 +10,11 @@ caller walks the file with h5py (hdf5.walk), which then decides as before. In pa
 security rule looks at — soft, external or user-defined links, external storage, virtual datasets —
 is never interpreted here: its presence alone sends the file to h5py. Every read is bounded; a
 damaged or hostile file either is declined or raises ModelReadError through the h5py path, never here.
+
+`read` also gives the attributes of chosen groups, as h5py gives them (a legacy `.h5` model keeps its
+config and its weight manifest there): text, fixed-length or variable-length (kept in global heap
+collections), scalar or one-dimensional, and empty numeric arrays (Keras's `weight_names` of a layer
+without weights). Any other attribute of such a group declines the file.
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ from __future__ import annotations
 import os
 import struct
 
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from modelaudit.formats import h5guard
 from modelaudit.formats.hdf5 import MAX_DEPTH, MAX_OBJECTS, OVERSIZE_FACTOR, Tree, natural_key
 from modelaudit.graph import Weight
 
@@ -26,12 +35,29 @@ MAX_HEAP = 64 << 20  # a group's name heap
 MAX_HEADER = 1 << 20  # one object header chunk
 MAX_CHUNKS = 256  # continuation blocks of one object header
 MAX_BTREE_NODES = 1 << 20
+# Object header messages of the files h5py writes: nil, dataspace, link info, datatype, fill value
+# (old, new), link, layout, group info, filter pipeline, attribute, modification time (old), header
+# continuation, symbol table, modification time, attribute info, reference count.
+KNOWN_MESSAGES = frozenset({0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x08, 0x0A, 0x0B, 0x0C, 0x0E, 0x10, 0x11,
+                            0x12, 0x15, 0x16})
+MAX_ATTR_ELEMENTS = 1 << 20  # values in one attribute (Keras's longest: one name per layer)
 
 _FLOATS = {  # (size, precision, exponent location, exponent size, mantissa location, mantissa size, bias)
     (2, 16, 10, 5, 0, 10, 15): "float16",
     (4, 32, 23, 8, 0, 23, 127): "float32",
     (8, 64, 52, 11, 0, 52, 1023): "float64",
 }
+
+
+@dataclass
+class Contents:
+    """What `read` found: the datasets (as `walk`), and for the groups asked for, their attributes
+    (name -> value, as h5py returns it: str for variable-length text, bytes for fixed-length, a list
+    for a one-dimensional array) and the names of their members in HDF5's name order (h5py's keys())."""
+
+    tree: Tree
+    attrs: dict = field(default_factory=dict)  # group path ("" for the root) -> {name: value}
+    members: dict = field(default_factory=dict)  # group path -> [member name]
 
 
 class Unsupported(Exception):
@@ -61,10 +87,20 @@ class Reader:
 def walk(fd: int, base: int, size: int, file_size: int):
     """The Tree of every dataset in the HDF5 image [base, base + size) of `fd`, or None when the file
     uses anything this reader does not interpret."""
+    contents = read(fd, base, size, file_size)
+    return contents.tree if contents is not None else None
+
+
+def read(fd: int, base: int, size: int, file_size: int,
+         attrs_of: Optional[Callable[[str], bool]] = None) -> Optional[Contents]:
+    """`walk`, plus the attributes and member names of every group whose path `attrs_of` accepts;
+    None when the file uses anything this reader does not interpret."""
     if not hasattr(os, "pread"):
         return None
     try:
-        return _Walker(Reader(fd, base, size), file_size).run()
+        walker = _Walker(Reader(fd, base, size), file_size, attrs_of)
+        tree = walker.run()
+        return Contents(tree, walker.attrs, walker.members)
     except (Unsupported, struct.error, IndexError, ValueError, OverflowError, UnicodeDecodeError, OSError):
         return None
     except RecursionError:  # pragma: no cover - the walk is iterative
@@ -72,11 +108,16 @@ def walk(fd: int, base: int, size: int, file_size: int):
 
 
 class _Walker:
-    def __init__(self, r: Reader, file_size: int):
+    def __init__(self, r: Reader, file_size: int, attrs_of=None):
         self.r, self.file_size = r, file_size
         self.tree = Tree()
         self.budget = MAX_OBJECTS
         self.heaps: dict = {}
+        self.attrs_of = attrs_of
+        self.attrs: dict = {}
+        self.members: dict = {}
+        self.collections: dict = {}  # global heap collection address -> {object index: bytes}
+        self.collection_bytes = 0
 
     # ---- superblock ---------------------------------------------------------------------------
 
@@ -85,30 +126,12 @@ class _Walker:
         head = r.read_upto(0, 256)
         if head[:8] != SIGNATURE:
             raise Unsupported("no signature at offset 0")
-        version = head[8]
-        if version in (0, 1):
-            self.so, self.sl = head[13], head[14]
-            if (self.so, self.sl) != (8, 8):
-                raise Unsupported("offsets or lengths not 8 bytes")
-            pos = 24 if version == 0 else 28
-            base, _, _, _ = struct.unpack_from("<4Q", head, pos)
-            entry = pos + 32
-            _name, root_addr, cache, _ = struct.unpack_from("<QQII", head, entry)
-        elif version in (2, 3):
-            self.so, self.sl = head[9], head[10]
-            if (self.so, self.sl) != (8, 8):
-                raise Unsupported("offsets or lengths not 8 bytes")
-            base, ext, _eof, root_addr = struct.unpack_from("<4Q", head, 12)
-            if ext != UNDEF:
-                raise Unsupported("superblock extension")
-        else:
-            raise Unsupported(f"superblock version {version}")
-        if base != 0:
-            raise Unsupported("base address not 0")
+        root_addr = self._superblock(head)
         kind, info = self.object(root_addr)
         if kind != "group":
             raise Unsupported("root is not a group")
         stack = [(info, "", 0)]
+        seen = {root_addr}  # a second link to a group (a cycle, say): h5py's walk says why
         while stack:
             info, path, depth = stack.pop()
             if depth > MAX_DEPTH:
@@ -117,6 +140,11 @@ class _Walker:
             self.budget -= len(links)
             if self.budget < 0:
                 raise Unsupported("too many objects")  # h5py says why
+            if len({name for name, _ in links}) != len(links):
+                raise Unsupported("two links of one name")
+            if self.attrs_of is not None and self.attrs_of(path):
+                self.attrs[path] = self.attributes(info)
+                self.members[path] = sorted((name for name, _ in links), key=lambda n: n.encode("utf-8"))
             if len(links) > 1:
                 links.sort(key=lambda e: natural_key(e[0]))
             children = []
@@ -124,11 +152,49 @@ class _Walker:
                 child_path = f"{path}/{name}" if path else name
                 ckind, cinfo = self.object(child)
                 if ckind == "group":
+                    if child in seen:
+                        raise Unsupported("a second link to a group")
+                    seen.add(child)
                     children.append((cinfo, child_path, depth + 1))
                 elif ckind == "dataset":
                     self.tree.datasets[child_path] = self.weight(child_path, cinfo)
             stack.extend(reversed(children))
         return self.tree
+
+    def _superblock(self, head: bytes) -> int:
+        """The root group's address, from a superblock the HDF5 library would open as it is."""
+        r = self.r
+        version = head[8]
+        if version in (0, 1):
+            self.so, self.sl = head[13], head[14]
+            if (self.so, self.sl) != (8, 8):
+                raise Unsupported("offsets or lengths not 8 bytes")
+            if head[9] or head[10] or head[12] or 0 in struct.unpack_from("<HH", head, 16) or head[20:24] != bytes(4):
+                raise Unsupported("superblock field versions or status flags")  # the library refuses them
+            pos = 24 if version == 0 else 28
+            base, ext, eof, driver = struct.unpack_from("<4Q", head, pos)
+            if driver != UNDEF or ext != UNDEF:
+                raise Unsupported("driver information block or superblock extension")
+            _name, root_addr, cache, _ = struct.unpack_from("<QQII", head, pos + 32)
+            if cache not in (0, 1):
+                raise Unsupported("root symbol table entry cache type")
+        elif version in (2, 3):
+            self.so, self.sl = head[9], head[10]
+            if (self.so, self.sl) != (8, 8):
+                raise Unsupported("offsets or lengths not 8 bytes")
+            if head[11]:
+                raise Unsupported("superblock status flags")
+            base, ext, eof, root_addr = struct.unpack_from("<4Q", head, 12)
+            if ext != UNDEF:
+                raise Unsupported("superblock extension")
+        else:
+            raise Unsupported(f"superblock version {version}")
+        if base != 0:
+            raise Unsupported("base address not 0")
+        if eof > r.size:
+            raise Unsupported("truncated file")  # the library refuses it: h5py says so
+        r.size = eof  # the library reads nothing past the end it records
+        return root_addr
 
     # ---- object headers -------------------------------------------------------------------------
 
@@ -138,11 +204,17 @@ class _Walker:
         types = {t for t, _, _ in msgs}
         if 0x0007 in types:
             raise Unsupported("external storage")
+        if not types <= KNOWN_MESSAGES:
+            raise Unsupported("a message type h5py does not write")  # the library decides what it means
+        if any(mflags & ~0x01 for _, mflags, _ in msgs):
+            raise Unsupported("message flags other than constant")  # shared, unknown-type handling...
         if 0x0011 in types or 0x0002 in types or 0x0006 in types:
             return "group", msgs
         if 0x0008 in types:
             return "dataset", msgs
-        return "other", msgs
+        if 0x0003 in types:
+            return "other", msgs  # a named datatype, which the h5py walk opens and passes over
+        raise Unsupported("an object of no type")  # the library refuses to open it
 
     def messages(self, addr: int) -> list:
         """[(type, flags, data)] of an object header, continuations followed."""
@@ -166,15 +238,17 @@ class _Walker:
                 raise Unsupported("header block too large")
             data = first[start - addr:start - addr + size] if start - addr + size <= len(first) and start >= addr else r.read(start, size)
             pos = 0
-            while pos + 8 <= len(data) and len(out) < count:
+            while pos < len(data):  # every block is messages end to end, as the library reads it
                 mtype, msize, mflags = struct.unpack_from("<HHB", data, pos)
                 body = data[pos + 8:pos + 8 + msize]
-                if len(body) != msize:
-                    raise Unsupported("truncated message")
+                if len(body) != msize or msize % 8:
+                    raise Unsupported("truncated or unaligned message")  # the library refuses both
                 if mtype == 0x0010:
                     blocks.append(struct.unpack_from("<QQ", body, 0))
                 out.append((mtype, mflags, body))
                 pos += 8 + msize
+        if len(out) != count:
+            raise Unsupported("fewer messages than the header counts")
         return out
 
     def _v2(self, addr: int, first: bytes, out: list) -> None:
@@ -269,23 +343,27 @@ class _Walker:
             head = self.r.read_upto(addr, 32 + 480)  # h5py puts a small group's names right after
             if len(head) < 32 or head[:4] != b"HEAP" or head[4] != 0:
                 raise Unsupported("bad local heap")
-            size, _free, data_addr = struct.unpack_from("<QQQ", head, 8)
+            size, free, data_addr = struct.unpack_from("<QQQ", head, 8)
             if size > MAX_HEAP:
                 raise Unsupported("local heap too large")
             if data_addr == addr + 32 and 32 + size <= len(head):
                 data = head[32:32 + size]
             else:
                 data = self.r.read(data_addr, size)
+            _check_free_list(data, free)
             self.heaps[addr] = data
         return data
 
     def _symbol_table(self, btree: int, heap_addr: int) -> list:
+        """The links of a group stored as a symbol table, checked the way the HDF5 library looks a
+        name up (a binary search over the B-tree's keys, then over a node's sorted entries): a name
+        h5py could not find by name again, the library's walk refuses."""
         heap = self._heap(heap_addr)
         out = []
-        stack = [btree]
+        stack = [(btree, None, None)]  # node, the names below it lie in (low, high]
         visited = set()
         while stack:
-            node = stack.pop()
+            node, low, high = stack.pop()
             if node in visited or len(visited) > MAX_BTREE_NODES:
                 raise Unsupported("B-tree cycle")
             visited.add(node)
@@ -297,31 +375,148 @@ class _Walker:
                 body = head[24:24 + used * 16 + 8]
             else:
                 body = self.r.read(node + 24, used * 16 + 8)
-            children = [struct.unpack_from("<Q", body, 8 + 16 * i)[0] for i in range(used)]
+            keys = [_heap_name(heap, struct.unpack_from("<Q", body, 16 * i)[0]) for i in range(used + 1)]
+            if any(a > b for a, b in zip(keys, keys[1:])) or (low is not None and keys[0] < low) or (
+                    high is not None and keys[-1] > high):
+                raise Unsupported("group B-tree keys out of order")
+            children = [(struct.unpack_from("<Q", body, 8 + 16 * i)[0], keys[i], keys[i + 1]) for i in range(used)]
             if level > 0:
                 stack.extend(reversed(children))
                 continue
-            for snod in children:
+            for snod, low_key, high_key in children:
                 if snod in visited:
                     raise Unsupported("B-tree cycle")
                 visited.add(snod)
-                sh = self.r.read_upto(snod, 8 + 8 * 40)  # a node of h5py's default K = 4, whole
-                if len(sh) < 8 or sh[:4] != b"SNOD" or sh[4] != 1:
-                    raise Unsupported("bad symbol table node")
-                count = struct.unpack_from("<H", sh, 6)[0]
-                entries = sh[8:8 + 40 * count] if 8 + 40 * count <= len(sh) else self.r.read(snod + 8, 40 * count)
-                for i in range(count):
-                    name_off, obj, cache = struct.unpack_from("<QQI", entries, 40 * i)
-                    if cache == 2:
-                        raise Unsupported("soft link")
-                    end = heap.find(b"\0", name_off)
-                    if name_off >= len(heap) or end < 0:
-                        raise Unsupported("bad link name offset")
-                    name = heap[name_off:end].decode("utf-8")
-                    if not name or "/" in name:
-                        raise Unsupported("bad link name")
-                    out.append((name, obj))
+                out.extend(self._symbol_node(snod, heap, low_key, high_key))
         return out
+
+    def _symbol_node(self, snod: int, heap: bytes, low: bytes, high: bytes) -> list:
+        sh = self.r.read_upto(snod, 8 + 8 * 40)  # a node of h5py's default K = 4, whole
+        if len(sh) < 8 or sh[:4] != b"SNOD" or sh[4] != 1:
+            raise Unsupported("bad symbol table node")
+        count = struct.unpack_from("<H", sh, 6)[0]
+        entries = sh[8:8 + 40 * count] if 8 + 40 * count <= len(sh) else self.r.read(snod + 8, 40 * count)
+        out = []
+        previous = low
+        for i in range(count):
+            name_off, obj, cache = struct.unpack_from("<QQI", entries, 40 * i)
+            if cache == 2:
+                raise Unsupported("soft link")
+            if cache not in (0, 1):
+                raise Unsupported("symbol table entry cache type")
+            raw = _heap_name(heap, name_off)
+            if not raw or b"/" in raw or raw <= previous or raw > high:
+                raise Unsupported("bad link name, or names out of order")
+            previous = raw
+            out.append((raw.decode("utf-8"), obj))
+        return out
+
+    # ---- attributes -------------------------------------------------------------------------------
+
+    def attributes(self, msgs: list) -> dict:
+        """{name: value} of a group's attributes, as h5py reads them (see `_attribute`)."""
+        out: dict = {}
+        for mtype, mflags, body in msgs:
+            if mtype == 0x0015:  # attribute info: compact attributes unless a fractal heap holds them
+                pos = 2 + (2 if body[1] & 0x01 else 0)
+                if body[0] != 0 or struct.unpack_from("<Q", body, pos)[0] != UNDEF:
+                    raise Unsupported("dense attribute storage")
+            elif mtype == 0x000C:
+                name, value = self._attribute(body)
+                if name in out:
+                    raise Unsupported("two attributes of one name")
+                out[name] = value
+        return out
+
+    def _attribute(self, body: bytes):
+        """(name, value) of an attribute message: text as h5py gives it (str if variable-length,
+        bytes if fixed-length), a scalar or a list; an empty numeric array as []."""
+        version, flags = body[0], body[1]
+        if version not in (1, 2, 3) or flags:
+            raise Unsupported("attribute version or shared parts")
+        name_size, type_size, space_size = struct.unpack_from("<HHH", body, 2)
+        pos = 8 if version < 3 else 9
+        if version == 3 and body[8] not in (0, 1):
+            raise Unsupported("attribute name encoding")
+        pad = (lambda n: (n + 7) & ~7) if version == 1 else (lambda n: n)
+        raw_name = body[pos:pos + name_size]
+        if name_size < 2 or len(raw_name) != name_size or raw_name[-1] != 0 or b"\0" in raw_name[:-1]:
+            raise Unsupported("bad attribute name")
+        name = raw_name[:-1].decode("utf-8")
+        pos += pad(name_size)
+        dtype = body[pos:pos + type_size]
+        pos += pad(type_size)
+        space = body[pos:pos + space_size]
+        pos += pad(space_size)
+        if len(dtype) != type_size or len(space) != space_size or space_size < 4:
+            raise Unsupported("truncated attribute")
+        if space[0] == 2 and space[3] == 2:
+            raise Unsupported("null dataspace")  # h5py's Empty: the h5py path says what it is
+        shape = _dataspace(space)
+        if len(shape) > 1:
+            raise Unsupported("attribute of more than one dimension")
+        count = shape[0] if shape else 1
+        if count > MAX_ATTR_ELEMENTS:
+            raise Unsupported("attribute too long")
+        kind, size = _attribute_type(dtype)
+        data = body[pos:pos + count * size]
+        if len(data) != count * size:
+            raise Unsupported("attribute data cut short")
+        if kind == "number":
+            if count != 0 or not shape:
+                raise Unsupported("numeric attribute")  # h5py gives numbers; Keras writes only empty ones
+            return name, []
+        values = [self._text(kind, data[i * size:(i + 1) * size]) for i in range(count)]
+        return name, values if shape else values[0]
+
+    def _text(self, kind: str, raw: bytes):
+        if kind == "fixed":
+            return raw.rstrip(b"\0")  # as numpy's bytes_: trailing NULs dropped, h5py gives these bytes
+        length, collection, index = struct.unpack_from("<IQI", raw, 0)
+        if length == 0:
+            raise Unsupported("empty variable-length string")  # Keras never writes one
+        data = self._heap_object(collection, index)
+        if len(data) != length or b"\0" in data:
+            raise Unsupported("variable-length string of another length, or holding NUL")
+        return data.decode("utf-8")  # h5py would decode bad UTF-8 with escapes: declined instead
+
+    def _heap_object(self, addr: int, index: int) -> bytes:
+        objects = self.collections.get(addr)
+        if objects is None:
+            objects = self.collections[addr] = self._collection(addr)
+        data = objects.get(index)
+        if data is None:
+            raise Unsupported("no such global heap object")
+        return data
+
+    def _collection(self, addr: int) -> dict:
+        """A global heap collection's objects, walked as the HDF5 library walks it; whatever h5guard
+        refuses (or the library would) is declined, and h5py's read then fails closed on it."""
+        head = self.r.read(addr, h5guard.HEADER)
+        if head[:4] != h5guard.SIGNATURE or head[4] != 1:
+            raise Unsupported("bad global heap collection")
+        length = struct.unpack_from("<Q", head, 8)[0]
+        self.collection_bytes += length
+        if not h5guard.HEADER <= length <= h5guard.MAX_COLLECTION or self.collection_bytes > self.r.size:
+            raise Unsupported("global heap collection size")
+        data = self.r.read(addr, length)
+        objects: dict = {}
+        p = h5guard.HEADER
+        while p + h5guard.OBJECT_HEADER <= length:
+            index, _refs, _, obj_size = struct.unpack_from("<HHIQ", data, p)
+            if index:
+                if obj_size > length - p - h5guard.OBJECT_HEADER or index in objects:
+                    raise Unsupported("bad global heap object")
+                start = p + h5guard.OBJECT_HEADER
+                objects[index] = data[start:start + obj_size]
+                p = start + ((obj_size + 7) & ~7)
+            else:  # the free space: its size includes its own header
+                if not h5guard.OBJECT_HEADER <= obj_size <= length - p:
+                    raise Unsupported("bad global heap free space")
+                p += obj_size
+            if len(objects) > h5guard.MAX_OBJECTS:
+                raise Unsupported("too many global heap objects")
+        return objects
 
     # ---- datasets -----------------------------------------------------------------------------------
 
@@ -361,6 +556,47 @@ def _dataspace(body: bytes) -> tuple:
         raise Unsupported("dataspace version")
     dims = struct.unpack_from(f"<{rank}Q", body, pos)
     return tuple(int(d) for d in dims)
+
+
+def _check_free_list(heap: bytes, free: int) -> None:
+    """A local heap's free list, checked as the HDF5 library checks it on loading the heap."""
+    seen = set()
+    while free != 1:  # H5HL_FREE_NULL
+        if free in seen or free + 16 > len(heap):
+            raise Unsupported("bad local heap free list")
+        seen.add(free)
+        following, size = struct.unpack_from("<QQ", heap, free)
+        if following == 0 or free + size > len(heap):
+            raise Unsupported("bad local heap free list")
+        free = following
+
+
+def _heap_name(heap: bytes, offset: int) -> bytes:
+    end = heap.find(b"\0", offset)
+    if offset >= len(heap) or end < 0:
+        raise Unsupported("bad name offset in a local heap")
+    return heap[offset:end]
+
+
+def _attribute_type(body: bytes) -> tuple:
+    """("fixed" | "vlen" | "number", bytes per element) of an attribute's datatype message."""
+    cls, version = body[0] & 0x0F, body[0] >> 4
+    bits = body[1] | (body[2] << 8) | (body[3] << 16)
+    size = struct.unpack_from("<I", body, 4)[0]
+    if version not in (1, 2, 3):
+        raise Unsupported("datatype version")
+    if cls == 3:  # fixed-length text, null-padded as numpy writes it (others convert on reading)
+        if bits & 0x0F != 1 or (bits >> 4) & 0x0F not in (0, 1) or not 0 < size <= 1 << 20:
+            raise Unsupported("fixed-length string padding or character set")
+        return "fixed", size
+    if cls == 9:  # variable-length: text only, a byte sequence in a global heap
+        if bits & 0x0F != 1 or (bits >> 4) & 0x0F != 0 or (bits >> 8) & 0x0F not in (0, 1):
+            raise Unsupported("variable-length type other than a null-terminated string")
+        base = struct.unpack_from("<BBHIHH", body, 8)  # class and version, bits, size, offset, precision
+        if size != 16 or base[0] not in (0x10, 0x20, 0x30) or base[1:] != (0, 0, 1, 0, 8):
+            raise Unsupported("variable-length string of wide characters")
+        return "vlen", 16  # length (4), collection address (8), object index (4)
+    return "number", _datatype(body)[1]
 
 
 def _datatype(body: bytes) -> tuple:

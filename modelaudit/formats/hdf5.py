@@ -159,7 +159,11 @@ def attr_text(value) -> str | None:
 def attr_names(group, key: str) -> list[str] | None:
     """Keras's `layer_names`/`weight_names`, including the split form (`key0`, `key1`, ...) that
     legacy h5 writes when the attribute would pass HDF5's 64 KiB header limit."""
-    attrs = group.attrs
+    return names_in(group.attrs, key)
+
+
+def names_in(attrs, key: str) -> list[str] | None:
+    """The same, from an h5py AttributeManager or a dict of the values h5py returns (formats/h5meta)."""
     if key in attrs:
         chunks = [attrs[key]]
     elif f"{key}0" in attrs:

@@ -3,12 +3,16 @@
 Root attributes: `model_config` (JSON), `training_config` (JSON), `keras_version`, `backend`.
 Weights: `model_weights/<layer name>` groups whose `weight_names` attribute lists the layer's
 variables in `layer.weights` order; a nested model's group holds all of its inner layers' variables.
+
+Read without h5py first (formats/h5meta.py: attributes, groups and dataset shapes straight from the
+file's metadata); a file holding anything h5meta does not interpret, and --scan-weights, go through
+h5py. Both give `_read` the same values, so both give the same graph and the same source facts.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from modelaudit.errors import ModelReadError
 from modelaudit.formats import dialects, hdf5, json_config
@@ -16,14 +20,39 @@ from modelaudit.formats.manifest import attach, name_keys
 from modelaudit.graph import ModelGraph, SourceFacts, Weight
 
 
+@dataclass(frozen=True)
+class LayerGroups:
+    """The `model_weights` group as plain data, from either reader: its `layer_names` attribute
+    (None if absent), its members in HDF5's name order (the layer names when `layer_names` is
+    absent; h5py lists them only then), and the `weight_names` attribute of the layer groups that
+    have one, by the group's path below model_weights (tf_keras keeps a layer `a/b` at `a/b`)."""
+
+    layer_names: list | None
+    members: list
+    weight_names: dict
+
+
+@dataclass(frozen=True)
+class _Metadata:
+    """A legacy file as h5meta read it: what `_read` takes from an h5py File, in the values h5py gives."""
+
+    attrs: dict
+    tree: hdf5.Tree
+    layer_groups: LayerGroups | None
+
+
 def read(path: str, scan=None) -> ModelGraph:
     """`scan`: a formats.scan.WeightScan to run on the weights while the file is open (--scan-weights)."""
+    file_size = os.path.getsize(path)
+    if scan is None:
+        metadata = _read_metadata(path, file_size)
+        if metadata is not None:
+            return _read(metadata, file_size)
     import h5py
 
     from modelaudit.formats.h5guard import DamagedHDF5
     from modelaudit.formats.keras_v3 import MemberFile
 
-    file_size = os.path.getsize(path)
     # h5py reads through a file object, not the path: every read passes h5guard, which refuses the
     # damaged global heaps the HDF5 library would loop on forever (a legacy file's model_config
     # lives in one).
@@ -45,7 +74,37 @@ def read(path: str, scan=None) -> ModelGraph:
             raise ModelReadError(f"damaged HDF5 file ({_one_line(exc)})") from None
 
 
+def _read_metadata(path: str, file_size: int) -> _Metadata | None:
+    """The file read by h5meta, without h5py or numpy; None when h5py has to read it."""
+    from modelaudit.formats import h5meta
+
+    def wanted(group: str) -> bool:  # the root, model_weights and its layer groups carry attributes
+        return group in ("", "model_weights") or group.startswith("model_weights/")
+
+    with open(path, "rb") as f:
+        contents = h5meta.read(f.fileno(), 0, file_size, file_size, wanted)
+    if contents is None:
+        return None
+    groups = None
+    if "model_weights" in contents.members[""]:
+        weights_attrs = contents.attrs.get("model_weights")
+        if weights_attrs is None:
+            return None  # not a group: h5py says what it is
+        try:  # a manifest entry that is not text: h5py reads the file, and fails only if it is needed
+            weight_names = {
+                group[len("model_weights/"):]: names
+                for group, attrs in contents.attrs.items() if group.startswith("model_weights/")
+                for names in [hdf5.names_in(attrs, "weight_names")] if names is not None
+            }
+            groups = LayerGroups(hdf5.names_in(weights_attrs, "layer_names"), contents.members["model_weights"],
+                                 weight_names)
+        except ModelReadError:
+            return None
+    return _Metadata(contents.attrs[""], contents.tree, groups)
+
+
 def _read(h5, file_size: int, scan=None) -> ModelGraph:
+    """`h5`: an open h5py File, or the _Metadata h5meta read (then `scan` is None)."""
     attrs = h5.attrs
     if "model_config" not in attrs:
         if "layer_names" in attrs or "layer_names0" in attrs:
@@ -61,7 +120,7 @@ def _read(h5, file_size: int, scan=None) -> ModelGraph:
         if training_text is not None:
             training = json_config.loads(training_text, "training_config")
     graph = json_config.graph_from_config(config, format="keras-h5", compile_config=training or {})
-    tree = hdf5.walk(h5, "", file_size)
+    tree = h5.tree if isinstance(h5, _Metadata) else hdf5.walk(h5, "", file_size)
     source = SourceFacts(
         file_size=file_size,
         keras_version=hdf5.attr_text(attrs.get("keras_version")),
@@ -70,8 +129,9 @@ def _read(h5, file_size: int, scan=None) -> ModelGraph:
         oversized=tuple(tree.oversized),
         training_config=training,
     )
-    if "model_weights" in h5:
-        graph = attach_by_name(graph, h5["model_weights"], tree.datasets)
+    groups = h5.layer_groups if isinstance(h5, _Metadata) else _h5py_layer_groups(h5, tree, graph)
+    if groups is not None:
+        graph = attach_by_name(graph, groups, tree.datasets)
     if scan is not None:
         from modelaudit.formats.scan import model_weights
 
@@ -80,22 +140,46 @@ def _read(h5, file_size: int, scan=None) -> ModelGraph:
     return replace(graph, source=source)
 
 
-def attach_by_name(graph: ModelGraph, weights_group, datasets: dict) -> ModelGraph:
+def _h5py_layer_groups(h5, tree: hdf5.Tree, graph: ModelGraph) -> LayerGroups | None:
+    """LayerGroups through h5py, reading only the groups a layer of the graph or `layer_names` names.
+    A name is a group's path only through hard links: the walk recorded the others and never follows
+    them (no dataset lies beyond one, so the layer would get nothing from it either way)."""
+    import h5py
+
+    links = {path for path, _ in tree.links}
+    if "model_weights" in links or "model_weights" not in h5:
+        return None
+    group = h5["model_weights"]
+    if not isinstance(group, h5py.Group):
+        raise ModelReadError("HDF5 model_weights is not a group")
+    layer_names = hdf5.attr_names(group, "layer_names")
+    members = list(group.keys()) if layer_names is None else []
+    weight_names = {}
+    for name in dict.fromkeys((layer_names if layer_names is not None else members) + list(name_keys(graph))):
+        parts = name.split("/")
+        if not all(p and p != "." and "\0" not in p for p in parts):
+            continue  # not a plain path below model_weights: no dataset of the walk is there
+        if any("/".join(["model_weights"] + parts[:i]) in links for i in range(1, len(parts) + 1)):
+            continue
+        if name in group:
+            child = group[name]
+            names = hdf5.attr_names(child, "weight_names") if isinstance(child, h5py.Group) else None
+            if names is not None:
+                weight_names[name] = names
+    return LayerGroups(layer_names, members, weight_names)
+
+
+def attach_by_name(graph: ModelGraph, groups: LayerGroups, datasets: dict) -> ModelGraph:
     prefix = "model_weights"
-    layer_names = hdf5.attr_names(weights_group, "layer_names")
-    if layer_names is None:
-        layer_names = [k for k in weights_group.keys()]
+    layer_names = groups.layer_names if groups.layer_names is not None else groups.members
     # Variables of a nested model's inner layers, waiting for the inner layers to claim them:
     # container path -> [(name components, Weight)]
     pending: dict[tuple, list] = {}
 
     def layer_weights(layer_name: str) -> list[tuple[list[str], Weight]]:
-        if layer_name not in weights_group:
-            return []
-        group = weights_group[layer_name]
-        names = hdf5.attr_names(group, "weight_names")
+        names = groups.weight_names.get(layer_name)
         out = []
-        if names is None:  # no manifest: whatever datasets the group holds
+        if names is None:  # no manifest (or no such group): whatever datasets the group holds
             base = f"{prefix}/{layer_name}/"
             for path, weight in datasets.items():
                 if path.startswith(base):
