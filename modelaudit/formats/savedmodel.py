@@ -465,23 +465,36 @@ def _attach(graph: ModelGraph, view: ObjectGraph, keras: dict) -> ModelGraph:
 def _opaque(path: str, view: ObjectGraph, nodes: list) -> ModelGraph:
     """No Keras config (Keras 3 `export()`, `tf.saved_model.save`): the variables are all there is.
     Keras objects list theirs under `variables` (and the trainable ones under `trainable_variables`);
-    anything else: every variable node reachable from the root, once."""
+    anything else: every variable node reachable from the root, once. A Keras 3 SeedGenerator's state
+    (Dropout, noise and random layers hold one) is not a weight: count_params() leaves it out."""
     name = os.path.basename(os.path.normpath(path)) or "saved_model"
     if not nodes:
         return ModelGraph(name=name, class_name="SavedModel", format=FORMAT, layers=(), inputs=(), outputs=(),
                           opaque=True, unassigned_weights=_checkpoint_only(view.checkpoint))
-    listed = view.child(0, "variables")
-    if listed is not None and not view.is_variable(listed):
-        ids = [n for _, n in view.children(listed) if view.is_variable(n)]
-    else:
-        ids = [n for n in view.paths if view.is_variable(n)]
-    trainable_list = view.child(0, "trainable_variables")
-    weights = view.weights(dict.fromkeys(ids))
-    if trainable_list is not None and not view.is_variable(trainable_list):
-        trainable = {view.paths.get(n) for _, n in view.children(trainable_list)}
-        weights = tuple(replace(w, trainable=w.path in trainable) for w in weights)
+    listed = _list_of(view, 0, "variables")
+    ids = listed if listed is not None else [n for n in view.paths if view.is_variable(n)]
+    ids = [n for n in dict.fromkeys(ids) if not _rng_state(view, n)]
+    trainable = _list_of(view, 0, "trainable_variables")
+    weights = []
+    for node_id in ids:
+        weight = view.weight(node_id)
+        if weight is not None:
+            weights.append(weight if trainable is None else replace(weight, trainable=node_id in trainable))
     return ModelGraph(name=name, class_name="SavedModel", format=FORMAT, layers=(), inputs=(), outputs=(),
-                      opaque=True, unassigned_weights=weights)
+                      opaque=True, unassigned_weights=tuple(weights))
+
+
+def _list_of(view: ObjectGraph, node_id: int, name: str) -> Optional[list]:
+    """The variables a Keras object lists under `name` (`variables`, `trainable_variables`), or None."""
+    listed = view.child(node_id, name)
+    if listed is None or view.is_variable(listed):
+        return None
+    return [n for _, n in view.children(listed) if view.is_variable(n)]
+
+
+def _rng_state(view: ObjectGraph, node_id: int) -> bool:
+    # keras/src/random/seed_generator.py names its state variable so
+    return view.nodes[node_id]["variable"].get("name", "").rpartition("/")[2] == "seed_generator_state"
 
 
 def _checkpoint_only(checkpoint: Optional[Checkpoint]) -> tuple:
