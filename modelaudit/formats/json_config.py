@@ -408,13 +408,7 @@ def _call_keras2(node: list | dict, layer: str) -> Call:
             return {key: first_argument(item) for key, item in obj.items()}
         raise ModelReadError(f"layer '{layer}': malformed inbound node entry")
 
-    if _is_entry(node):
-        positional = first_argument(node)
-    elif isinstance(node, dict):
-        positional = first_argument(node)
-    else:
-        positional = [first_argument(item) for item in node]
-    kwargs, tensor_kwargs = {POSITIONAL: [positional]}, []
+    kwargs, tensor_kwargs = {POSITIONAL: [first_argument(node)]}, []
     for key, value in (extras[-1] if extras else {}).items():
         before = len(refs)
         kwargs[key] = _kwarg_tensors(value, refs, layer)
