@@ -294,6 +294,9 @@ def test_keras3_export_is_opaque_with_keras_totals(exported):
 
     shown = CliRunner().invoke(app, ["summary", path]).output
     assert "Signature serving_default(" in shown and "float32 (None, 9)" in shown and "float32 (None, 2)" in shown
+    listed = json.loads(CliRunner().invoke(app, ["summary", path, "--format", "json"]).stdout)["signatures"]
+    assert {s["name"]: ([i["shape"] for i in s["inputs"]], [o["shape"] for o in s["outputs"]]) for s in listed} == {
+        name: ([[None, 9]], [[None, 2]]) for name in ("serve", "serving_default")}
 
 
 def test_plain_tf_module(tmp_path):

@@ -30,7 +30,7 @@ def to_dict(path: str, fmt: str, inferred) -> dict:
         })
     from modelaudit.report.json import SCHEMA_VERSION
 
-    return {
+    out = {
         "schema_version": SCHEMA_VERSION,
         "path": path,
         "format": fmt,
@@ -41,6 +41,14 @@ def to_dict(path: str, fmt: str, inferred) -> dict:
         "non_trainable_params": inferred.non_trainable_params,
         "macs": inferred.macs,
     }
+    if graph.source.signatures:  # a SavedModel's serving signatures (formats/savedmodel.py)
+        out["signatures"] = [
+            {"name": sig.name,
+             "inputs": [{"key": k, "dtype": d, "shape": None if s is None else list(s)} for k, d, s in sig.inputs],
+             "outputs": [{"key": k, "dtype": d, "shape": None if s is None else list(s)} for k, d, s in sig.outputs]}
+            for sig in graph.source.signatures
+        ]
+    return out
 
 
 def render_json(path: str, fmt: str, inferred) -> str:
