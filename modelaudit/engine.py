@@ -34,8 +34,19 @@ class Finding:
     name: str
     severity: Severity
     layer: Optional[str]
-    message: str
+    message: str  # the whole sentence: what is wrong, then "; " and the fix when there is one
     path: str = ""
+    fix: Optional[str] = None  # the fix clause, the tail of `message`; None when the rule names none
+
+    def __post_init__(self):
+        # `message` stays the full text every machine format prints; `fix` only marks where it starts
+        if self.fix is not None and not self.message.endswith("; " + self.fix):
+            raise ValueError(f"{self.code}: the fix {self.fix!r} is not the tail of the message")
+
+    @property
+    def problem(self) -> str:
+        """What is wrong: the message without its fix clause (text output's headline)."""
+        return self.message[: -len(self.fix) - 2] if self.fix is not None else self.message
 
     @property
     def url(self) -> str:
@@ -44,7 +55,7 @@ class Finding:
     def to_dict(self) -> dict:
         return {
             "code": self.code, "name": self.name, "severity": self.severity.value,
-            "layer": self.layer, "message": self.message, "url": self.url,
+            "layer": self.layer, "message": self.message, "fix": self.fix, "url": self.url,
         }
 
 
@@ -69,8 +80,11 @@ class Rule:
     def check(self, model) -> Iterator["Finding"]:  # model: infer.propagate.Inferred
         raise NotImplementedError
 
-    def finding(self, layer: Optional[str], message: str, severity: Optional[Severity] = None) -> Finding:
-        return Finding(self.code, self.name, severity or self.severity, layer, message)
+    def finding(self, layer: Optional[str], message: str, severity: Optional[Severity] = None, *,
+                fix: Optional[str] = None) -> Finding:
+        """`message` says what is wrong; `fix`, when given, how to fix it (joined as "message; fix")."""
+        full = f"{message}; {fix}" if fix else message
+        return Finding(self.code, self.name, severity or self.severity, layer, full, fix=fix or None)
 
 
 RULES: dict[str, type[Rule]] = {}
@@ -207,7 +221,7 @@ def run_rules(model, settings: Settings, path: str) -> tuple[list[Finding], list
             if unlisted:
                 top = max(unlisted, key=lambda f: f.severity.rank)  # the most severe, first of them
                 produced.append(replace(
-                    top, layer=None,
+                    top, layer=None, fix=None,
                     message=f"and {len(unlisted):,} more {rule.code} findings in this file, not listed: a file "
                     f"lists at most {MAX_FINDINGS_PER_RULE:,} per rule (one of them: {top.layer or '-'}: "
                     f"{top.message[:200]})",

@@ -130,7 +130,7 @@ def run(*args):
 
 def test_factory_builds_and_audits_the_model(factory_module, tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.modelaudit.policy]\nmax-params = 10\n", encoding="utf-8")
-    result = run("check", "--factory", f"{factory_module}:build_classifier", "--select", "MA5")
+    result = run("check", "--factory", f"{factory_module}:build_classifier", "--select", "MA5", "--format", "concise")
     assert result.exit_code == 1, result.output
     # reported under the file that defines the model
     assert result.stdout.startswith(f"{factory_module}.py: -: MA501 [error] the model has 27 params")

@@ -57,7 +57,8 @@ def test_summary_text_looks_like_keras(textbook):
     assert "Total params: 1,162" in result.output  # 832 + (32 + 1)·10
 
 
-def test_summary_functional_shows_connections_and_nesting(samples_dir):
+def test_summary_functional_shows_connections_and_nesting(samples_dir, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")  # wide enough for the table as it is (tests/test_text_layout.py: narrower)
     result = run("summary", os.path.join(samples_dir, "multi_input_functional.keras"))
     assert result.exit_code == 0
     assert "Connected to" in result.output
@@ -84,7 +85,7 @@ def test_check_json_schema(samples_dir):
         assert f["error"] is None
         assert set(f["stats"]) == {"layers", "total_params", "trainable_params", "non_trainable_params"}
         for finding in f["findings"]:
-            assert set(finding) == {"code", "name", "severity", "layer", "message", "url"}
+            assert set(finding) == {"code", "name", "severity", "layer", "message", "fix", "url"}
     textbook = next(f for f in doc["files"] if f["path"].endswith("conv2d_textbook.keras"))
     assert textbook["stats"] == {"layers": 3, "total_params": 1162, "trainable_params": 1162, "non_trainable_params": 0}
 

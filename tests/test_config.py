@@ -117,7 +117,7 @@ def test_per_file_ignores_globs_relative_to_the_config(tmp_path, monkeypatch, mo
     """)
     monkeypatch.chdir(tmp_path / "models")  # run from below the config: globs still hold
     result = run("check", ".")
-    assert "new.keras: probs: MA101" in result.stdout and "old.keras" not in result.stdout
+    assert "new.keras:probs: MA101" in result.stdout and "old.keras" not in result.stdout
 
 
 def test_severity_prefix_and_code(tmp_path):

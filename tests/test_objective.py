@@ -375,7 +375,7 @@ def test_cli_check_on_softmax_bce_sample_prints_one_error():
     from modelaudit.cli import app
 
     path = os.path.join(SAMPLES, "softmax_bce.keras")
-    result = CliRunner().invoke(app, ["check", path])
+    result = CliRunner().invoke(app, ["check", path, "--format", "concise"])  # the one-line layout
     assert result.exit_code == 1, result.output
     errors = [line for line in result.stdout.splitlines() if "[error]" in line]
     assert len(errors) == 1, result.stdout

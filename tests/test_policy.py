@@ -161,7 +161,7 @@ def test_policy_from_pyproject_through_the_cli(tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text(
         "[tool.modelaudit.policy]\nforbid-layers = [\"Dense\"]\nmax-params = 1_000\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(app, ["check", path, "--select", "MA5"])
+    result = CliRunner().invoke(app, ["check", path, "--select", "MA5", "--format", "concise"])
     assert result.exit_code == 1
     assert "m.keras: hidden: MA502 [error] Dense 'hidden': the policy forbids Dense layers" in result.stdout
     assert "MA501" not in result.stdout

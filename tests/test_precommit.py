@@ -88,6 +88,6 @@ def test_hook_passes_a_correct_model_and_fails_a_broken_one(hook_repo, tmp_path)
                                                                  **others}), tmp_path)
     assert dirty.returncode == 1, dirty.stdout + dirty.stderr
     assert "Failed" in dirty.stdout and "exit code: 1" in dirty.stdout
-    assert "broken.keras: probs: MA101 [error] Dense 'probs'" in dirty.stdout
+    assert "broken.keras:probs: MA101 [error] Dense 'probs'" in dirty.stdout
     assert "model.keras:" not in dirty.stdout.replace("broken.keras:", "")  # the good model has no finding
     assert "2 files checked" in dirty.stdout  # only the two models were handed to the hook

@@ -71,14 +71,16 @@ def test_text_lines_grouped_by_file_with_closing_count(files, in_folder):
     lines = result.stdout.splitlines()
     assert result.exit_code == 1
     assert lines[-1] == "3 files checked: 2 errors, 0 warnings, 1 info (hidden; --show-info)"
-    body = lines[:-1]
-    assert body and all(re.match(r"^broken\.keras: probs: MA101 \[error\] ", line) for line in body)
+    # a headline per finding, then its continuation and help lines, indented
+    headlines = [line for line in lines[:-1] if not line.startswith(" ")]
+    assert len(headlines) == 2 and all(re.match(r"^broken\.keras:probs: MA101 \[error\] ", h) for h in headlines)
+    assert all(line.startswith("  ") for line in lines[:-1] if line not in headlines)
     failing_info = check("custom.json", "--fail-on", "info").stdout.splitlines()
-    assert failing_info[0].startswith("custom.json: ") and " MA107 [info] " in failing_info[0]
+    assert failing_info[0].startswith("custom.json:") and " MA107 [info] " in failing_info[0]
     shown = check("good.keras", "broken.keras", "custom.json", "--show-info").stdout.splitlines()
-    assert "custom.json: proj: MA107 [info] " in "\n".join(shown)
+    assert "custom.json:proj: MA107 [info] " in "\n".join(shown)
     assert shown[-1].endswith("1 info")
-    paths = [line.split(":")[0] for line in shown[:-1]]
+    paths = [line.split(":")[0] for line in shown[:-1] if not line.startswith(" ")]
     assert paths == sorted(paths, key=["broken.keras", "custom.json"].index)  # grouped by file, in order
 
 

@@ -366,8 +366,8 @@ class DenseParameterHotspot(Rule):
             yield self.finding(
                 node.path,
                 f"Dense '{node.path}' holds {_params(params)}, {params / total:.1%} of the model's {total:,}: "
-                f"{why}; {_pooled_alternative(flatten, source, units, params)}downsample further before "
-                "flattening",
+                f"{why}",
+                fix=f"{_pooled_alternative(flatten, source, units, params)}downsample further before flattening",
             )
 
 
@@ -400,7 +400,8 @@ class BiasBeforeBatchnorm(Rule):
                 f"{node.where()} adds a bias ({size}, use_bias=True) that {bn.where()} removes again: it "
                 f"subtracts the batch mean of each {'unit' if node.cls == 'Dense' else 'channel'}, bias included, "
                 "and adds its own learned offset "
-                "(beta, center=True), so the bias gets no gradient and never learns; pass use_bias=False",
+                "(beta, center=True), so the bias gets no gradient and never learns",
+                fix="pass use_bias=False",
             )
 
 
@@ -428,7 +429,8 @@ class DropoutBeforeBatchnorm(Rule):
                 f"{drop.where()} (rate {rate:g}) feeds {node.where()}: in training the BatchNormalization learns "
                 f"its moving variance from inputs with {rate:.0%} of the values dropped{scaled}, but at inference "
                 "the dropout is off and the variance is different, so the normalized values shift (the "
-                "'variance shift'); put the Dropout after the BatchNormalization",
+                "'variance shift')",
+                fix="put the Dropout after the BatchNormalization",
             )
 
 
@@ -465,8 +467,8 @@ class LinearStack(Rule):
             yield self.finding(
                 node.path,
                 f"Dense '{first.path}' has no activation (linear) and feeds Dense '{node.path}' with nothing "
-                f"nonlinear between: together they compute one linear map of the {in_dim} inputs, {cost}; "
-                f"give Dense '{first.path}' an activation (e.g. activation='relu'), or merge the two",
+                f"nonlinear between: together they compute one linear map of the {in_dim} inputs, {cost}",
+                fix=f"give Dense '{first.path}' an activation (e.g. activation='relu'), or merge the two",
             )
 
 
@@ -492,7 +494,7 @@ class DoubleActivation(Rule):
             before = _upstream(w, node, passing, linear_activation=True)
             if before is None or _activation_applied(before) != second:
                 continue
-            yield self.finding(node.path, _double_message(before, node, second))
+            yield self.finding(node.path, _double_message(before, node, second), fix="keep one of the two")
 
 
 @register
@@ -520,8 +522,8 @@ class DroppedInputRows(Rule):
             yield self.finding(
                 node.path,
                 f"{node.where()} ({win.kind} {_dims_x(win.taps)}{_dilated(win)}, stride {_dims_x(win.strides)}, "
-                f"padding 'valid') on input {fmt_shape(shape)}: " + "; ".join(lost)
-                + "; use padding='same', or an input size the stride tiles",
+                f"padding 'valid') on input {fmt_shape(shape)}: " + "; ".join(lost),
+                fix="use padding='same', or an input size the stride tiles",
             )
 
 
@@ -556,8 +558,8 @@ class SpatialCollapse(Rule):
                 node.path,
                 f"{node.where()} runs a {win.kind} of {_dims_x(win.taps)} with stride {_dims_x(win.strides)} "
                 f"over input {fmt_shape(shape)}, whose {which} {'is' if len(flat) == 1 else 'are'} already 1"
-                f"{cause}{waste or ': there is nothing left to slide over'}; use fewer downsampling steps or "
-                "a larger input, or a kernel and stride of 1 along that axis",
+                f"{cause}{waste or ': there is nothing left to slide over'}",
+                fix="use fewer downsampling steps or a larger input, or a kernel and stride of 1 along that axis",
             )
 
 
@@ -597,7 +599,8 @@ class ClassifierOutputRank(Rule):
                 f"output '{name}' is Dense '{node.path}' applied to {fmt_shape(shape)}, which still "
                 f"has {len(shape) - 2} spatial axes: a Dense acts on the last axis only, so the model predicts "
                 f"{fmt_shape(out)} (one prediction per position) while {losses[0].described} scores one per "
-                f"sample; add a Flatten or GlobalAveragePooling{len(shape) - 2}D before the Dense",
+                "sample",
+                fix=f"add a Flatten or GlobalAveragePooling{len(shape) - 2}D before the Dense",
             )
 
 
@@ -614,8 +617,9 @@ class FrozenModel(Rule):
         yield self.finding(
             None,
             f"the model is compiled for training but all {_params(model.total_params)} are non-trainable "
-            "(trainable=False on the model or on every layer): fit() updates nothing; unfreeze the layers "
-            "to train (at least the head, for transfer learning), or save it uncompiled for inference",
+            "(trainable=False on the model or on every layer): fit() updates nothing",
+            fix="unfreeze the layers to train (at least the head, for transfer learning), or save it uncompiled "
+            "for inference",
         )
 
 
@@ -638,8 +642,8 @@ class HighDropoutRate(Rule):
                 if cls in DROPOUT_LAYERS and key == "rate" and rate == 0:
                     yield self.finding(
                         row.path,
-                        f"{row.layer.class_name} '{row.path}' has rate 0: it does nothing; remove it, or set the "
-                        "rate you meant",
+                        f"{row.layer.class_name} '{row.path}' has rate 0: it does nothing",
+                        fix="remove it, or set the rate you meant",
                         severity=Severity.INFO,
                     )
                 elif rate >= high:
@@ -655,7 +659,8 @@ class HighDropoutRate(Rule):
                         f"{rate:g} (at or above "
                         f"{high:g}): in every training step it "
                         f"{effect}, so the layers after it learn from noise and training converges slowly or not "
-                        "at all; rates of 0.1 to 0.5 are usual",
+                        "at all",
+                        fix="rates of 0.1 to 0.5 are usual",
                     )
 
 
@@ -691,8 +696,8 @@ class BatchnormWrongAxis(Rule):
                 f"{node.where()} normalizes axis {node.config.get('axis')} of its input {fmt_shape(shape)}, of "
                 f"size {size} (so it holds {vectors} × {size} = {node.row.params:,} params), but the channels "
                 f"are on axis {channel} (size {shape[channel]}; {said}): it learns one mean and variance per "
-                f"{_axis_role(axis, len(shape), fmt)} instead of per channel; use "
-                f"axis={-1 if fmt == 'channels_last' else 1}",
+                f"{_axis_role(axis, len(shape), fmt)} instead of per channel",
+                fix=f"use axis={-1 if fmt == 'channels_last' else 1}",
             )
 
 
@@ -721,8 +726,8 @@ class ConstantInitializer(Rule):
                     row.path,
                     f"{row.layer.class_name} '{row.path}' starts its {key.replace('_initializer', '')} weights "
                     f"from {init}: {count} compute the same thing and get the same gradient from it, so they "
-                    "can only become different through the layers around them; use a random initializer "
-                    "(the default glorot_uniform, or he_normal before relu)",
+                    "can only become different through the layers around them",
+                    fix="use a random initializer (the default glorot_uniform, or he_normal before relu)",
                 )
 
 
@@ -756,23 +761,26 @@ class DeadLayer(Rule):
             if row.layer.submodel is not None:
                 if not any(p.startswith(row.path + "/") for p in live_paths):
                     dead_models.append(row.path)
-                    yield self.finding(row.path, self._message(row, nested=True))
+                    message, fix = self._message(row, nested=True)
+                    yield self.finding(row.path, message, fix=fix)
                 continue
             if row.path in live_paths:
                 continue
             if row.layer.class_name == "InputLayer" and row.path not in node_paths:
                 continue  # a nested model's input, fed from outside: a boundary, not a layer of its own
-            yield self.finding(row.path, self._message(row, nested=False))
+            message, fix = self._message(row, nested=False)
+            yield self.finding(row.path, message, fix=fix)
 
     @staticmethod
-    def _message(row, nested: bool) -> str:
+    def _message(row, nested: bool) -> tuple[str, str]:
+        """(what is wrong, the fix)"""
         if row.layer.class_name == "InputLayer":
             return (f"input '{row.path}' is one of the model's inputs but no output depends on it: every caller "
-                    "must feed it and the model ignores it; remove it from the inputs, or connect it")
+                    "must feed it and the model ignores it", "remove it from the inputs, or connect it")
         weights = f" ({_params(row.params)} saved and loaded for nothing)" if row.params else ""
         never = "" if row.layer.calls or nested else " (it is never called)"
         return (f"{row.layer.class_name} '{row.path}'{weights} is in the config{never} but no model output depends "
-                "on it; remove it, or add its output to the model's outputs")
+                "on it", "remove it, or add its output to the model's outputs")
 
 
 # ---- shared helpers ----------------------------------------------------------------------------------
@@ -975,7 +983,7 @@ def _double_message(first: Node, second: Node, act) -> str:
         why = "tanh of values in (-1, 1) lands in (-0.76, 0.76): the output can never reach ±1"
     else:
         why = f"{name} applied to its own output distorts the range the next layer and the loss expect"
-    return f"{head}: {why}; keep one of the two"
+    return f"{head}: {why}"
 
 
 def _dropout_rates(cls: str, cfg) -> list:

@@ -95,8 +95,8 @@ class SoftmaxWithBinaryCrossentropy(Rule):
                     yield self.finding(
                         o.layer,
                         f"output '{o.name}' applies softmax (set by {o.with_units(n)}) but is trained with "
-                        f"{loss.described}, which scores each unit as an independent yes/no; "
-                        f"{_crossentropy_fix(loss)}, or sigmoid for multi-label",
+                        f"{loss.described}, which scores each unit as an independent yes/no",
+                        fix=f"{_crossentropy_fix(loss)}, or sigmoid for multi-label",
                     )
 
 
@@ -118,8 +118,8 @@ class SigmoidWithCategoricalCrossentropy(Rule):
                         o.layer,
                         f"output '{o.name}' applies {o.activation} (set by {o.with_units(n)}) but is trained with "
                         f"{loss.described}, which treats the units as one distribution over classes; the sigmoid "
-                        "units are independent and do not sum to 1, so the loss rescales them; use softmax for one "
-                        "class per sample, or binary_crossentropy for multi-label",
+                        "units are independent and do not sum to 1, so the loss rescales them",
+                        fix="use softmax for one class per sample, or binary_crossentropy for multi-label",
                     )
 
 
@@ -148,7 +148,8 @@ class SingleUnitSoftmax(Rule):
                 row.path,
                 f"{layer.class_name} '{row.path}' applies {how} over axis {axis} of size 1 (output shape "
                 f"{fmt_shape(shape)}): its output is the constant {constant} whatever the input, so nothing "
-                "before it can learn; use sigmoid for a single yes/no unit, or one unit per class with softmax",
+                "before it can learn",
+                fix="use sigmoid for a single yes/no unit, or one unit per class with softmax",
             )
 
 
@@ -170,7 +171,8 @@ class CategoricalLossOnSingleUnit(Rule):
                         o.layer,
                         f"output '{o.name}' has a single unit (shape {fmt_shape(o.out.shape)}) but is trained with "
                         f"{loss.described}, which needs one unit per class: over one unit the loss is constant "
-                        "and nothing learns; for a yes/no target use binary_crossentropy with a sigmoid unit, "
+                        "and nothing learns",
+                        fix="for a yes/no target use binary_crossentropy with a sigmoid unit, "
                         "or give the output one unit per class",
                     )
 
@@ -192,8 +194,9 @@ class ActivatedOutputWithFromLogits(Rule):
                         o.layer,
                         f"output '{o.name}' already applies {o.activation} (set by {o.where}) but is trained with "
                         f"{loss.described}, which applies {_inner_activation(loss)} again inside the loss: the "
-                        "predictions are squashed twice and can never become confident; remove the activation "
-                        f"from {o.where} (a linear output, keep from_logits=True) or set from_logits=False",
+                        "predictions are squashed twice and can never become confident",
+                        fix=f"remove the activation from {o.where} (a linear output, keep from_logits=True) "
+                        "or set from_logits=False",
                     )
 
 
@@ -224,8 +227,8 @@ class LogitsWithoutFromLogits(Rule):
                 yield self.finding(
                     o.layer,
                     f"output '{o.name}' {values}, not probabilities, but it is trained with {loss.described} "
-                    f"and from_logits=False{default}: the loss clips them into (0, 1) and training stalls; use "
-                    f"{fix}(from_logits=True), or end the output with {_inner_activation(loss)}",
+                    f"and from_logits=False{default}: the loss clips them into (0, 1) and training stalls",
+                    fix=f"use {fix}(from_logits=True), or end the output with {_inner_activation(loss)}",
                 )
 
 
@@ -248,15 +251,16 @@ class RegressionLossOnProbabilities(Rule):
                         o.layer,
                         f"output '{o.name}' applies {o.activation} (set by {o.with_units(o.out.axis_size)}) but is "
                         f"trained with {loss.described}, a regression loss: it scores class probabilities as "
-                        "plain numbers and its gradient fades as the softmax saturates; use "
-                        "categorical_crossentropy (one-hot labels) or sparse_categorical_crossentropy (integer labels)",
+                        "plain numbers and its gradient fades as the softmax saturates",
+                        fix="use categorical_crossentropy (one-hot labels) or sparse_categorical_crossentropy "
+                        "(integer labels)",
                     )
                 else:
                     yield self.finding(
                         o.layer,
                         f"output '{o.name}' applies {o.activation} (set by {o.where}) and is trained with "
-                        f"{loss.described}: fine for targets in [0, 1] (a bounded regression); for yes/no labels "
-                        "use binary_crossentropy",
+                        f"{loss.described}: fine for targets in [0, 1] (a bounded regression)",
+                        fix="for yes/no labels use binary_crossentropy",
                         severity=Severity.INFO,
                     )
 
@@ -279,8 +283,8 @@ class BinaryAccuracyOnMulticlass(Rule):
                         o.layer,
                         f"output '{o.name}' applies softmax (set by {o.with_units(n)}) and reports "
                         f"{metric.written} as a metric, which thresholds each unit at 0.5 on its own: a model "
-                        f"that predicts no class at all scores {(n - 1) / n:.0%}; use 'accuracy' or "
-                        "categorical_accuracy (sparse_categorical_accuracy for integer labels)",
+                        f"that predicts no class at all scores {(n - 1) / n:.0%}",
+                        fix="use 'accuracy' or categorical_accuracy (sparse_categorical_accuracy for integer labels)",
                     )
 
 
@@ -302,8 +306,8 @@ class LossOutputMismatch(Rule):
             )
             yield self.finding(
                 None,
-                f"{problem}: {consequence}; give one loss per output in output order, or a dict keyed by "
-                "output name",
+                f"{problem}: {consequence}",
+                fix="give one loss per output in output order, or a dict keyed by output name",
             )
 
 
@@ -323,17 +327,17 @@ class Float16Output(Rule):
                     o.set_by,
                     f"output '{o.name}' applies {o.activation} in {o.dtype}: {o.set_by_class} '{o.set_by}' "
                     f"computes in {o.dtype} under its dtype policy, and {o.activation} in half precision "
-                    "rounds and underflows before the loss sees it; Keras advises a float32 output activation: "
-                    f"pass dtype='float32' to that layer, or end with Activation('{o.activation}', "
-                    "dtype='float32') after a linear layer",
+                    "rounds and underflows before the loss sees it",
+                    fix="Keras advises a float32 output activation: pass dtype='float32' to that layer, or end "
+                    f"with Activation('{o.activation}', dtype='float32') after a linear layer",
                 )
             elif o.output_dtype in HALF_PRECISION:
                 yield self.finding(
                     o.layer,
                     f"output '{o.name}' is produced in {o.output_dtype} by '{o.layer}' under its dtype policy, "
-                    "so the loss is computed on half-precision values; Keras advises float32 outputs: end "
-                    "the model with Activation('linear', dtype='float32'), or pass dtype='float32' to the "
-                    "last layer",
+                    "so the loss is computed on half-precision values",
+                    fix="Keras advises float32 outputs: end the model with Activation('linear', "
+                    "dtype='float32'), or pass dtype='float32' to the last layer",
                 )
 
 
@@ -349,8 +353,8 @@ class UncompiledModel(Rule):
             yield self.finding(
                 None,
                 "the file holds no compile config (the model was saved before compile()): the loss, "
-                "metrics and learning rate cannot be checked against the outputs; compile before saving to "
-                "have them checked",
+                "metrics and learning rate cannot be checked against the outputs",
+                fix="compile before saving to have them checked",
             )
 
 
@@ -373,8 +377,8 @@ class HingeLossOnProbabilities(Rule):
                         o.layer,
                         f"output '{o.name}' applies {o.activation} (set by {o.where}) but is trained with "
                         f"{loss.described}, which wants labels of -1/1 and unbounded (or tanh) scores that clear "
-                        "a margin of 1, and values in [0, 1] never do; keep "
-                        f"{o.activation} with {ce}, or use a linear or tanh output with the hinge loss",
+                        "a margin of 1, and values in [0, 1] never do",
+                        fix=f"keep {o.activation} with {ce}, or use a linear or tanh output with the hinge loss",
                     )
 
 
@@ -416,20 +420,22 @@ class LearningRateOutOfRange(Rule):
             yield self.finding(
                 None,
                 f"{opt} has a constant learning rate of {lr:.3g}, above {high:g}: the updates overshoot and "
-                f"training is likely to diverge (loss going to NaN); use a rate between {low:g} and {high:g} "
-                "(Adam's default is 0.001), or a schedule",
+                "training is likely to diverge (loss going to NaN)",
+                fix=f"use a rate between {low:g} and {high:g} (Adam's default is 0.001), or a schedule",
             )
         elif lr <= 0:
             yield self.finding(
                 None,
                 f"{opt} has a learning rate of {lr:g}: the weights "
-                f"{'never move' if lr == 0 else 'move against the gradient'}; use a positive rate such as 0.001",
+                f"{'never move' if lr == 0 else 'move against the gradient'}",
+                fix="use a positive rate such as 0.001",
             )
         elif lr < low * (1 - tolerance):
             yield self.finding(
                 None,
                 f"{opt} has a constant learning rate of {lr:.3g}, below {low:g}: the weights barely move and "
-                f"training stalls; use a rate between {low:g} and {high:g} (Adam's default is 0.001)",
+                "training stalls",
+                fix=f"use a rate between {low:g} and {high:g} (Adam's default is 0.001)",
             )
 
 
