@@ -88,7 +88,7 @@ def check(
         None, help="Model files, SavedModel folders, or folders to search (*.keras, *.h5, *.hdf5, *.json, "
         "SavedModels); - reads one model from standard input."),
     format: str = typer.Option("text", "--format", "--output-format",
-                               help="text, json, sarif, github, gitlab or markdown."),
+                               help="text, concise, json, sarif, github, gitlab or markdown."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to this file."),
     select: Optional[List[str]] = typer.Option(None, "--select", help="Only these codes, prefixes or names."),
     extend_select: Optional[List[str]] = typer.Option(None, "--extend-select", help="Add these rules."),
@@ -158,14 +158,14 @@ def check(
             typer.echo(visible(f"{fr.path}: cannot read: {fr.error}"), err=True)
         for message in fr.internal_errors:
             typer.echo(visible(f"{fr.path}: {message}"), err=True)
-    color = format == "text" and not output and use_color(sys.stdout)
+    color = format in ("text", "concise") and not output and use_color(sys.stdout)
     if statistics:
         from modelaudit.report import text as text_report
 
         text = text_report.render_statistics(report)
     else:
         text = render(report, format, show_info=show_info, color=color)
-    if quiet and format == "text":
+    if quiet and format in ("text", "concise"):
         text = "".join(text.splitlines(keepends=True)[:-1])
     _write(text, output)
     code = report.exit_code()
