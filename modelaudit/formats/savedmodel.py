@@ -323,15 +323,18 @@ class ObjectGraph:
 def _object_paths(nodes: list) -> dict[int, str]:
     """node id -> its checkpoint name: the first path to it in a breadth-first walk from the root,
     local names escaped as TensorFlow escapes them (trackable_utils.escape_local_name)."""
+    count = len(nodes)
+    for node_id, node in enumerate(nodes):  # every reference, reachable or not, names a node that exists
+        for ref in node.get("children", ()):
+            if ref.get("node_id", 0) >= count:
+                raise ModelReadError(
+                    f"{SAVED_MODEL_PB}: object {node_id} refers to object {ref.get('node_id')}, which does not exist")
     paths = {0: ""} if nodes else {}
     queue = [0] if nodes else []
-    count = len(nodes)
     for node_id in queue:  # the list grows while it is walked: a breadth-first walk
         prefix = paths[node_id]
         for ref in nodes[node_id].get("children", ()):
             child = ref.get("node_id", 0)
-            if child >= count:
-                raise ModelReadError(f"{SAVED_MODEL_PB}: object {node_id} refers to object {child}, which does not exist")
             if child not in paths:
                 name = ref.get("local_name", "").replace(".", "..").replace("/", ".S")
                 paths[child] = f"{prefix}/{name}" if prefix else name
