@@ -5,7 +5,8 @@
     python bench/bench.py --only resnet50 convnextbase --skip-keras
 
 For every model: `modelaudit check`, `modelaudit summary` and, as the baseline, a fresh Python process
-running `keras.models.load_model(path)` then `model.summary()`. The commands are interleaved: each
+running `keras.models.load_model(path)` then `model.summary()` (Keras 3 for the `.keras` models,
+tf_keras for the legacy `.h5` and the SavedModel, which tf_keras writes). The commands are interleaved: each
 round runs every command once, so a change in the machine's load touches all of them alike. Each
 figure is the median wall time over the rounds, with the peak RSS of the process (the median of
 the rounds' peaks, from wait4's ru_maxrss).
@@ -37,7 +38,8 @@ import models as bench_models  # noqa: E402
 # What is benchmarked, in table order: (case, model name in bench/models.py, what the row says)
 MODEL_CASES = [
     ("resnet50", "resnet50", "ResNet50 `.keras`"),
-    ("resnet50_h5", "resnet50_h5", "ResNet50 legacy `.h5`"),
+    ("resnet50_h5", "resnet50_h5", "ResNet50 legacy `.h5` (tf_keras)"),
+    ("resnet50_savedmodel", "resnet50_savedmodel", "ResNet50 SavedModel (tf_keras)"),
     ("efficientnetv2l", "efficientnetv2l", "EfficientNetV2L `.keras`"),
     ("convnextbase", "convnextbase", "ConvNeXtBase `.keras`"),
     ("convnextxlarge", "convnextxlarge", "ConvNeXtXLarge `.keras`"),
@@ -54,6 +56,12 @@ ALL_CASES = [c for c, _, _ in MODEL_CASES] + [c for c, _ in SCAN_CASES] + ["star
 KERAS_ONE = (
     "import sys, keras\n"
     "model = keras.models.load_model(sys.argv[1])\n"
+    "model.summary()\n"
+)
+# The legacy .h5 and the SavedModel: tf_keras, which wrote them (Keras 3 loads no SavedModel).
+TF_KERAS_ONE = (
+    "import sys, tf_keras\n"
+    "model = tf_keras.models.load_model(sys.argv[1])\n"
     "model.summary()\n"
 )
 # A folder: one process loads every model in it, as a script checking a folder would.
@@ -156,7 +164,7 @@ def build_commands(args) -> list[Command]:
         if case not in wanted:
             continue
         path = bench_models.build(name, args.workdir)
-        folder = os.path.isdir(path)  # `summary` takes one file: a folder is only checked
+        folder = name == bench_models.FOLDER  # `summary` takes one model: a folder is only checked
         cmds.append(Command(case, "check", ma + ["check", "-q", path], ma_env, (0, 1)))
         if not folder:
             cmds.append(Command(case, "summary", ma + ["summary", path], ma_env))
@@ -165,7 +173,7 @@ def build_commands(args) -> list[Command]:
             if not folder:
                 cmds.append(Command(case, "summary (before)", before + ["summary", path], before_env))
         if not args.skip_keras:
-            script = KERAS_FOLDER if os.path.isdir(path) else KERAS_ONE
+            script = KERAS_FOLDER if folder else TF_KERAS_ONE if name in bench_models.TF_KERAS else KERAS_ONE
             cmds.append(Command(case, "keras", [sys.executable, "-c", script, path], env))
     for case, name in SCAN_CASES:
         if case not in wanted:
@@ -195,7 +203,7 @@ def machine() -> dict:
             info["memory_gib"] = round(int(m.group(1)) / 1024 / 1024, 1) if m else None
     except OSError:
         pass
-    for mod in ("keras", "tensorflow", "h5py", "numpy"):
+    for mod in ("keras", "tf_keras", "tensorflow", "h5py", "numpy"):
         try:
             out = subprocess.run([sys.executable, "-c", f"import {mod}; print({mod}.__version__)"],
                                  capture_output=True, text=True, env=child_env(bench_models.default_workdir()),
@@ -318,6 +326,15 @@ def targets(by: dict) -> list[str]:
             row(f"ResNet50 `.keras` `{tool}` ≥ 15× faster than load_model + summary", _ratio(k, t), ok)
             m = mib("resnet50", tool)
             row(f"ResNet50 `.keras` `{tool}` peak RSS ≤ 120 MiB", _fmt_mib(m), m <= 120)
+    for case, label in (("resnet50_h5", "legacy `.h5`"), ("resnet50_savedmodel", "SavedModel")):
+        k = get(case, "keras")
+        for tool in ("check", "summary"):
+            t = get(case, tool)
+            if t == t:
+                ok = (k / t >= 25) if k == k else None
+                row(f"ResNet50 {label} `{tool}` ≥ 25× faster than tf_keras load_model + summary", _ratio(k, t), ok)
+                m = mib(case, tool)
+                row(f"ResNet50 {label} `{tool}` peak RSS < 100 MiB", _fmt_mib(m), m < 100)
     base, xl = get("convnextbase", "check"), get("convnextxlarge", "check")
     if base == base and xl == xl:
         row("ConvNeXtXLarge `check` within ±20% of ConvNeXtBase (4× the weights)",
@@ -384,13 +401,16 @@ def main(argv=None) -> int:
     load_before = loadavg()
     print(f"load average before: {load_before}", file=sys.stderr)
     warmed_keras = False
-    for c in cmds:  # Keras once (its bytecode cache); the model files are warmed by modelaudit's runs
+    for c in list(cmds):  # Keras once (its bytecode cache); the model files are warmed by modelaudit's runs
         if c.tool == "keras":
             if warmed_keras:
                 continue
             warmed_keras = True
         _, _, problem = run_once(c.argv, c.env, c.ok_codes)
-        if problem:  # a broken command would cost the whole run (20 minutes) for nothing: stop now
+        if problem and c.tool.endswith("(before)"):  # the older tree lacks a reader: no "before" figure
+            print(f"warm-up: {c.case} {c.tool}: {problem}; left out", file=sys.stderr)
+            cmds.remove(c)
+        elif problem:  # a broken command would cost the whole run (20 minutes) for nothing: stop now
             print(f"warm-up: {c.case} {c.tool}: {problem}", file=sys.stderr)
             return 2
     t0 = time.perf_counter()
@@ -407,8 +427,9 @@ def main(argv=None) -> int:
                 date=time.strftime("%Y-%m-%d %H:%M %Z"), workdir=args.workdir)
     text = tables(cmds, meta, args.workdir)
     meta_line = (f"Run of {meta['date']}: {meta['cpus']} CPUs ({meta.get('cpu', '?')}), "
-                 f"{meta.get('memory_gib', '?')} GiB, Python {meta['python']}, Keras {meta['keras']} "
-                 f"(TensorFlow {meta['tensorflow']}, CPU), h5py {meta['h5py']}, numpy {meta['numpy']}; "
+                 f"{meta.get('memory_gib', '?')} GiB, Python {meta['python']}, Keras {meta['keras']}, "
+                 f"tf_keras {meta['tf_keras']} (TensorFlow {meta['tensorflow']}, CPU), h5py {meta['h5py']}, "
+                 f"numpy {meta['numpy']}; "
                  f"median of {args.runs} interleaved rounds after a warm-up round"
                  f"{'' if keras_runs == args.runs else f' ({keras_runs} for the Keras baseline)'}; "
                  f"1/5/15-min load average {load_before} before, {load_after} after.")

@@ -6,7 +6,8 @@ Default folder: $MODELAUDIT_BENCH_DIR, else ~/.cache/modelaudit-bench. Nothing h
 largest file (ConvNeXtXLarge, about 1.4 GB) is rebuilt on demand. The applications are built with
 `weights=None` (this machine reaches no model hub): random weights have the same shapes and the same
 bytes on disk as the trained ones, and modelaudit never reads their values unless --scan-weights.
-A model already in the folder is not rebuilt.
+A model already in the folder is not rebuilt. The `.keras` models are written by Keras 3; the legacy
+`.h5` and the SavedModel by tf_keras (Keras 2), whose own formats they are.
 """
 
 from __future__ import annotations
@@ -57,10 +58,12 @@ def synthetic(n_layers: int):
     return build
 
 
-# name -> (file name, builder). The .h5 is ResNet50 saved in the legacy HDF5 format.
+# name -> (file name, builder). The .h5 is ResNet50 saved in the legacy HDF5 format, the folder a
+# SavedModel; both written by tf_keras (TF_KERAS below).
 MODELS = {
     "resnet50": ("resnet50.keras", _application("ResNet50")),
-    "resnet50_h5": ("resnet50.h5", _application("ResNet50")),
+    "resnet50_h5": ("resnet50_tf_keras.h5", _application("ResNet50")),
+    "resnet50_savedmodel": ("resnet50_tf_keras_savedmodel", _application("ResNet50")),
     "efficientnetv2l": ("efficientnetv2l.keras", _application("EfficientNetV2L")),
     "convnextbase": ("convnextbase.keras", _application("ConvNeXtBase")),
     "convnextxlarge": ("convnextxlarge.keras", _application("ConvNeXtXLarge")),
@@ -69,6 +72,7 @@ MODELS = {
     "synthetic_5000": ("synthetic_5000.keras", synthetic(5000)),
     "synthetic_10000": ("synthetic_10000.keras", synthetic(10000)),
 }
+TF_KERAS = {"resnet50_h5", "resnet50_savedmodel"}  # built and loaded (the baseline) with tf_keras
 FOLDER = "small200"  # a folder of 200 small models
 FOLDER_COUNT = 200
 
@@ -113,7 +117,10 @@ def build(name: str, workdir: str, force: bool = False) -> str:
     path = path_of(workdir, name)
     if os.path.exists(path) and not force:
         return path
-    import keras
+    if name in TF_KERAS:
+        import tf_keras as keras
+    else:
+        import keras
 
     os.makedirs(workdir, exist_ok=True)
     t0 = time.perf_counter()
@@ -130,7 +137,11 @@ def build(name: str, workdir: str, force: bool = False) -> str:
     else:
         model = MODELS[name][1](keras)
         tmp = path + ".partial" + os.path.splitext(path)[1]
-        model.save(tmp)
+        if os.path.isdir(tmp):  # a SavedModel half-written by an interrupted build
+            import shutil
+
+            shutil.rmtree(tmp)
+        model.save(tmp)  # tf_keras: `.h5` -> legacy HDF5, no suffix -> a SavedModel folder
         os.replace(tmp, path)
         del model
         keras.backend.clear_session()
