@@ -7,6 +7,7 @@ import re
 from typing import Optional
 
 from modelaudit.infer.registry import fmt_shape
+from modelaudit.report.text import terminal_width, wrap
 from modelaudit.report.visible import visible
 
 DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
@@ -159,8 +160,6 @@ def render_text(path: str, fmt: str, inferred, formulas: bool = False, width: Op
     import tabulate as tabulate_module
     from tabulate import tabulate
 
-    from modelaudit.report.text import terminal_width, wrap
-
     tabulate_module.PRESERVE_WHITESPACE = True  # keep the nesting indent
     width = terminal_width() if width is None else width
 
@@ -191,6 +190,7 @@ MAX_CONNECTION_LINES = 3  # an Add of 50 inputs: the first entries, then "… +N
 MIN_COLUMN = 4  # at 60 columns with --formulas, four text columns share about 20
 HEADER_PADDING = 2  # tabulate.MIN_PADDING
 MORE = re.compile(r"… \+([\d,]+) more")
+ENTRY = re.compile(r"(.*?)(\[\d+\]\[\d+\])")  # "conv1_bn[0][0]": a layer, its call and tensor
 SHAPES = re.compile(r"(?<=\)), (?=\()")  # between "(None, 2), (None, 3)"
 
 
@@ -260,8 +260,6 @@ def _fit_cell(cell: str, header: str, width: int) -> str:
 
 def _wrap_cell(text: str, width: int, first: str = "", rest: str = "") -> str:
     """Word-wrapped to `width`; a word longer than the cell is shortened in the middle with "…"."""
-    from modelaudit.report.text import wrap
-
     words = [w if len(w) <= width else abbreviate(w, width) for w in text.split(" ")]
     return "\n".join(wrap(words, width + len(rest), first, rest))
 
@@ -274,7 +272,7 @@ def _fit_connections(entries: list[str], width: int) -> str:
     if more:  # _connections_cell already left some out
         hidden = int(more.group(1).replace(",", ""))
         entries = entries[:-1]
-    entries = [abbreviate(e, width - 1) for e in entries]  # room for the comma after it
+    entries = [_abbreviate_entry(e, width - 1) for e in entries]  # room for the comma after it
     for shown in range(len(entries), 0, -1):
         left = len(entries) - shown + hidden
         note = [_more(left, width)] if left else []
@@ -282,6 +280,14 @@ def _fit_connections(entries: list[str], width: int) -> str:
         if len(lines) <= MAX_CONNECTION_LINES:
             return "\n".join(lines)
     return abbreviate(f"… {len(entries) + hidden:,} inputs", width)
+
+
+def _abbreviate_entry(entry: str, width: int) -> str:
+    """`conv2…_bn[0][0]`: the layer name shortened, its `[call][tensor]` kept whole while it fits."""
+    match = ENTRY.fullmatch(entry)
+    if match is None or len(entry) <= width or width - len(match.group(2)) < 4:
+        return abbreviate(entry, width)
+    return abbreviate(match.group(1), width - len(match.group(2))) + match.group(2)
 
 
 def _more(hidden: int, width: int) -> str:
@@ -315,8 +321,6 @@ def abbreviate(word: str, width: int) -> str:
 def _legend(width: int) -> list[str]:
     if all(len(line) <= width for line in FORMULA_LEGEND):
         return list(FORMULA_LEGEND)
-    from modelaudit.report.text import wrap
-
     words = " ".join(line.strip() for line in FORMULA_LEGEND).split(" ")
     return wrap(words, width, "", " " * len("How: "))
 
