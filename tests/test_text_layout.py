@@ -243,3 +243,26 @@ def test_wide_summary_fits_with_every_layer(width, formulas, wide):
         assert str(tuple(tensor.shape)).replace(" ", "") in shapes
     assert "…" in "".join(c[0] for c in rows[LONG_NAME])  # shortened in the middle, the class kept
     assert rows["inner_dense"][0][0].startswith("└ ")
+
+
+def test_past_the_per_rule_cap_the_count_finding_has_no_fix(tmp_path):
+    """1,001 Dropout(0) layers: MA310 lists 1,000 (each with its fix), then one finding that counts
+    the rest; that one says no fix of its own, and the text output shows it as a headline alone."""
+    import keras
+
+    import modelaudit
+    from modelaudit.engine import MAX_FINDINGS_PER_RULE
+    from modelaudit.report import render
+
+    n = MAX_FINDINGS_PER_RULE + 1
+    model = keras.Sequential([keras.Input((4,))] + [keras.layers.Dropout(0.0) for _ in range(n)])
+    path = tmp_path / "dropouts.json"
+    path.write_text(model.to_json(), encoding="utf-8")
+    report = modelaudit.audit(str(path), {"select": ["MA310"]})
+    found = report.findings
+    assert len(model.layers) == n and len(found) == MAX_FINDINGS_PER_RULE + 1
+    assert all(f.fix == "remove it, or set the rate you meant" for f in found[:-1] if f.layer)
+    counted = next(f for f in found if f.layer is None)
+    assert counted.fix is None and counted.message.startswith("and 1 more MA310 findings in this file")
+    text = render(report, "text", show_info=True).splitlines()
+    assert sum(1 for line in text if line.startswith("  help: ")) == MAX_FINDINGS_PER_RULE
