@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Optional
 
 from modelaudit.engine import Finding, Settings, run_rules
-from modelaudit.errors import ModelReadError, one_line
+from modelaudit.errors import ModelReadError, NotAModel, one_line
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".json")
 
@@ -22,6 +22,7 @@ class FileReport:
     inferred: Any = None  # infer.propagate.Inferred, for the summary and the reporters' stats
     # the stats of a report made in a worker process (--jobs), which sends no Inferred back
     sent_stats: Optional[dict] = None
+    skipped: Optional[str] = None  # why the file holds nothing to audit (a weights checkpoint); not an error
 
     @property
     def stats(self) -> Optional[dict]:
@@ -57,6 +58,11 @@ class Report:
         return any(fr.error or fr.internal_errors for fr in self.files)
 
     @property
+    def checked(self) -> list[FileReport]:
+        """The files that were read and audited: neither unreadable nor skipped."""
+        return [fr for fr in self.files if not fr.error and not fr.skipped]
+
+    @property
     def failing(self) -> list[Finding]:
         return [f for f in self.findings if f.severity.rank >= self.settings.fail_on.rank]
 
@@ -75,8 +81,15 @@ class Report:
                 out[key] = None if out[key] is None or value is None else out[key] + value
         return out
 
-    def exit_code(self) -> int:
-        if self.unreadable or not self.files:
+    def exit_code(self, exit_zero: bool = False) -> int:
+        """0, 1 (findings at or above fail-on) or 2 (unreadable input, or a rule that crashed).
+        `exit_zero` (--exit-zero) turns findings and unreadable files into 0, never a crashed rule:
+        an audit with a rule missing is not a result to pass on."""
+        if not self.files or any(fr.internal_errors for fr in self.files):
+            return 2
+        if exit_zero:
+            return 0
+        if any(fr.error for fr in self.files):  # a run whose files were all skipped is not empty: 0
             return 2
         return 1 if self.failing else 0
 
@@ -221,6 +234,8 @@ def audit_file(path: str, settings: Settings, progress: Any = None) -> FileRepor
         scan = WeightScan(progress=progress, label=path)
     try:
         graph = formats.read(path, scan)
+    except NotAModel as exc:
+        return FileReport(path, skipped=one_line(exc))
     except ModelReadError as exc:
         return unreadable(path, one_line(exc), settings)
     return _check_graph(path, graph, settings, scan)
@@ -273,7 +288,7 @@ def _check_graph(path: str, graph, settings: Settings, scan=None) -> FileReport:
     try:
         inferred = recompute(graph)
     except ModelReadError as exc:
-        return FileReport(path, format=graph.format, error=one_line(exc))
+        return unreadable(path, one_line(exc), settings, graph.format)
     inferred.weight_scan = scan
     findings, internal = run_rules(inferred, settings, path)
     return FileReport(path, graph.format, None, findings, internal, inferred)

@@ -154,6 +154,8 @@ def check(
     report = Report(files, settings)
 
     for fr in report.files:
+        if fr.skipped:
+            typer.echo(visible(f"{fr.path}: {fr.skipped}"), err=True)
         if fr.error:
             typer.echo(visible(f"{fr.path}: cannot read: {fr.error}"), err=True)
         for message in fr.internal_errors:
@@ -168,10 +170,7 @@ def check(
     if quiet and format in ("text", "concise"):
         text = "".join(text.splitlines(keepends=True)[:-1])
     _write(text, output)
-    code = report.exit_code()
-    if exit_zero and code in (1, 2):  # findings, or unreadable input; a usage error exited 2 before
-        code = 0
-    raise typer.Exit(code)
+    raise typer.Exit(report.exit_code(exit_zero))  # a usage or config error has exited 2 before
 
 
 def _build_factory(spec: str):

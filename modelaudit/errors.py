@@ -5,6 +5,15 @@ class ModelReadError(Exception):
     """The file cannot be read as a Keras model. `str(exc)` is the reason, one line."""
 
 
+class NotAModel(ModelReadError):
+    """The file is readable and holds no model, by design: a weights checkpoint (`save_weights`, a
+    Keras 3 `*.weights.h5`). It is skipped with one note, never an error: committing a checkpoint
+    must not block a commit."""
+
+
+WEIGHTS_ONLY = "weights only, no model config: skipped"
+
+
 class ConfigError(Exception):
     """The modelaudit configuration (pyproject.toml or flags) is wrong. One line."""
 

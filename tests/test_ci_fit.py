@@ -192,3 +192,44 @@ def test_jobs_give_the_serial_output_in_the_same_order(tmp_path):
         assert parallel.returncode == serial.returncode == 1
         assert parallel.stdout == serial.stdout
     assert run("check", str(tmp_path), "--jobs", "0").returncode == 2
+
+
+# --- 3. weights checkpoints are skipped with a note -------------------------------------------
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    import h5py
+    import keras
+    import tf_keras
+
+    folder = tmp_path_factory.mktemp("checkpoints")
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save_weights(folder / "k3.weights.h5")
+    k2 = tf_keras.Sequential([tf_keras.Input((4,)), tf_keras.layers.Dense(2)])
+    k2.save_weights(folder / "legacy.h5")  # save_weights' legacy layout: layer_names, no model_config
+    k2.save_weights(folder / "k2.weights.h5")  # tf_keras writes Keras 3's layout under this name
+    with h5py.File(folder / "table.h5", "w") as f:  # HDF5, but neither a model nor a checkpoint
+        f["rows"] = [1, 2, 3]
+    return folder
+
+
+NOTE = "weights only, no model config: skipped"
+
+
+@pytest.mark.parametrize("name", ["k3.weights.h5", "legacy.h5", "k2.weights.h5"])
+def test_checkpoint_named_on_the_command_line_is_skipped_with_one_note(checkpoints, name):
+    out = run("check", name, cwd=checkpoints)
+    assert out.returncode == 0
+    assert out.stderr == f"{name}: {NOTE}\n"
+    assert out.stdout == "0 files checked, 1 skipped: 0 errors, 0 warnings, 0 info\n"
+    doc = json.loads(run("check", name, "--format", "json", cwd=checkpoints).stdout)
+    assert doc["files"][0]["skipped"] == NOTE and doc["files"][0]["error"] is None
+
+
+def test_folder_scan_skips_checkpoints_and_still_refuses_other_hdf5(checkpoints, repo):
+    out = run("check", str(checkpoints), str(repo / "models" / "good.keras"))
+    assert out.returncode == 2  # table.h5 is not a Keras file at all
+    notes = [line for line in out.stderr.splitlines() if line.endswith(NOTE)]
+    assert len(notes) == 3
+    assert [line for line in out.stderr.splitlines() if "cannot read" in line] == [
+        f"{checkpoints / 'table.h5'}: cannot read: HDF5 file has no model_config: not a Keras model"]
+    assert out.stdout.splitlines()[-1].startswith("1 file checked, 1 unreadable, 3 skipped:")

@@ -74,13 +74,27 @@ def try_repo(hook_repo: Path, target: Path, home: Path):
     )
 
 
+def _checkpoints(tmp_path) -> dict[str, bytes]:
+    import keras
+    import tf_keras
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save_weights(folder / "k3.weights.h5")
+    tf_keras.Sequential([tf_keras.Input((4,)), tf_keras.layers.Dense(2)]).save_weights(folder / "legacy.h5")
+    return {name: (folder / name).read_bytes() for name in ("k3.weights.h5", "legacy.h5")}
+
+
 def test_hook_passes_a_correct_model_and_fails_a_broken_one(hook_repo, tmp_path):
     good = Path(im.save_classifier(tmp_path / "good.keras")).read_bytes()
     broken = Path(im.broken_copy(tmp_path / "good.keras", tmp_path / "broken.keras")).read_bytes()
     # Files the hook must leave alone: a note, and a JSON file (not every JSON file is a model).
     others = {"notes.txt": b"not a model\n", "data.json": b"{\"rows\": 3}\n"}
+    # Checkpoints hold no model: committing one never blocks a commit (Keras 3 and tf_keras layouts)
+    checkpoints = _checkpoints(tmp_path)
 
-    clean = try_repo(hook_repo, target_repo(tmp_path / "clean", {"model.keras": good, **others}), tmp_path)
+    clean = try_repo(hook_repo, target_repo(tmp_path / "clean", {"model.keras": good, **others, **checkpoints}),
+                     tmp_path)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "modelaudit" in clean.stdout and "Passed" in clean.stdout
 

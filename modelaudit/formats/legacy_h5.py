@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-from modelaudit.errors import ModelReadError
+from modelaudit.errors import WEIGHTS_ONLY, ModelReadError, NotAModel
 from modelaudit.formats import dialects, hdf5, json_config
 from modelaudit.formats.manifest import attach, name_keys
 from modelaudit.graph import ModelGraph, SourceFacts, Weight
@@ -39,6 +39,7 @@ class _Metadata:
     attrs: dict
     tree: hdf5.Tree
     layer_groups: LayerGroups | None
+    root_members: tuple = ()
 
 
 def read(path: str, scan=None) -> ModelGraph:
@@ -74,6 +75,16 @@ def read(path: str, scan=None) -> ModelGraph:
             raise ModelReadError(f"damaged HDF5 file ({_one_line(exc)})") from None
 
 
+# What Keras 3's save_weights() (`*.weights.h5`) writes at the root: the model's own variables
+# (`vars`), its layers' (`layers`), and the optimizer's when it has one; nothing else, no attributes.
+KERAS3_WEIGHTS_ROOT = frozenset({"layers", "vars", "optimizer"})
+
+
+def _keras3_weights(root_members) -> bool:
+    members = set(root_members)
+    return bool(members) and members <= KERAS3_WEIGHTS_ROOT and bool(members & {"layers", "vars"})
+
+
 def _read_metadata(path: str, file_size: int) -> _Metadata | None:
     """The file read by h5meta, without h5py or numpy; None when h5py has to read it."""
     from modelaudit.formats import h5meta
@@ -100,15 +111,16 @@ def _read_metadata(path: str, file_size: int) -> _Metadata | None:
                                  weight_names)
         except ModelReadError:
             return None
-    return _Metadata(contents.attrs[""], contents.tree, groups)
+    return _Metadata(contents.attrs[""], contents.tree, groups, tuple(contents.members[""]))
 
 
 def _read(h5, file_size: int, scan=None) -> ModelGraph:
     """`h5`: an open h5py File, or the _Metadata h5meta read (then `scan` is None)."""
     attrs = h5.attrs
     if "model_config" not in attrs:
-        if "layer_names" in attrs or "layer_names0" in attrs:
-            raise ModelReadError("HDF5 file has no model_config: it holds weights only (save_weights), no model")
+        root = h5.root_members if isinstance(h5, _Metadata) else tuple(h5.keys())
+        if "layer_names" in attrs or "layer_names0" in attrs or _keras3_weights(root):
+            raise NotAModel(WEIGHTS_ONLY)  # a checkpoint, skipped with a note: never blocks a commit
         raise ModelReadError("HDF5 file has no model_config: not a Keras model")
     text = hdf5.attr_text(attrs["model_config"])
     if text is None:

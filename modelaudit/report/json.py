@@ -25,6 +25,7 @@ def render(report, *, show_info: bool = False, color: bool = False) -> str:
             "path": fr.path,
             "format": fr.format,
             "error": error,
+            "skipped": fr.skipped,
             "stats": fr.stats,
             "findings": [f.to_dict() for f in fr.findings],
             "internal_errors": list(fr.internal_errors),

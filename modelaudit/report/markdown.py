@@ -6,7 +6,7 @@ from __future__ import annotations
 from modelaudit.report.locate import display_path
 from modelaudit.report.visible import visible
 
-ICONS = {"failing": "❌", "passing": "✅", "unreadable": "⚠️"}
+ICONS = {"failing": "❌", "passing": "✅", "unreadable": "⚠️", "skipped": "➖"}
 
 
 def _cell(text: str) -> str:
@@ -55,6 +55,8 @@ RESERVE = 400  # room for the closing line
 def _state(fr, failing: set) -> str:
     if fr.error:
         return "unreadable"
+    if fr.skipped:
+        return "skipped"
     return "failing" if any(id(f) in failing for f in fr.findings) or fr.internal_errors else "passing"
 
 
@@ -74,6 +76,8 @@ def _section(fr, failing: set) -> list[tuple[list[str], int]]:
     finding row, so that the comment can stop between any two of them."""
     path = display_path(fr.path)
     state = _state(fr, failing)
+    if fr.skipped:
+        return [([f"### {ICONS[state]} {_code_span(path)}", "", _cell(fr.skipped), ""], 0)]
     if fr.error:  # its one finding, MA100, is this section
         return [([f"### {ICONS[state]} {_code_span(path)}", "", f"Cannot read: {_cell(fr.error)}", ""],
                  len(fr.findings))]

@@ -98,6 +98,12 @@ def to_dict(report) -> dict:
                     "message": {"text": f"{display_path(fr.path)}: {text}"},
                     "locations": [{"physicalLocation": {"artifactLocation": _artifact(fr.path)}}],
                 })
+        if fr.skipped:
+            notifications.append({
+                "level": "note",
+                "message": {"text": f"{display_path(fr.path)}: {fr.skipped}"},
+                "locations": [{"physicalLocation": {"artifactLocation": _artifact(fr.path)}}],
+            })
         for finding, fingerprint in zip(fr.findings, fingerprints(fr)):
             results.append(_result(finding, codes.index(finding.code), fingerprint, fr.path))
     run = {

@@ -83,10 +83,11 @@ def render(report, *, show_info: bool = False, color: bool = False, width: Optio
 
 
 def closing_count(report, show_info: bool) -> str:
-    """`2 files checked, 1 unreadable: 1 error, 0 warnings, 3 info (hidden; --show-info)`"""
+    """`2 files checked, 1 unreadable, 1 skipped: 1 error, 0 warnings, 3 info (hidden; --show-info)`"""
     counts = report.counts
-    checked = sum(1 for fr in report.files if not fr.error)
+    checked = len(report.checked)
     unreadable = sum(1 for fr in report.files if fr.error)
+    skipped = sum(1 for fr in report.files if fr.skipped)
     parts = [f"{counts['error']} error{'s' if counts['error'] != 1 else ''}",
              f"{counts['warning']} warning{'s' if counts['warning'] != 1 else ''}"]
     info = f"{counts['info']} info" + ("" if show_info or not counts["info"] else " (hidden; --show-info)")
@@ -94,6 +95,8 @@ def closing_count(report, show_info: bool) -> str:
     tail = f"{checked} file{'s' if checked != 1 else ''} checked"
     if unreadable:
         tail += f", {unreadable} unreadable"
+    if skipped:
+        tail += f", {skipped} skipped"
     return f"{tail}: " + ", ".join(parts)
 
 
