@@ -7,10 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Optional
 
 from modelaudit.engine import Finding, Settings, run_rules
-from modelaudit.errors import ModelReadError, NotAModel, one_line
-
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".json")
-
+from modelaudit.errors import ModelReadError, NotAModel, NotKerasJSON, one_line
 
 @dataclass
 class FileReport:
@@ -23,6 +20,7 @@ class FileReport:
     # the stats of a report made in a worker process (--jobs), which sends no Inferred back
     sent_stats: Optional[dict] = None
     skipped: Optional[str] = None  # why the file holds nothing to audit (a weights checkpoint); not an error
+    not_keras: bool = False  # a JSON file that is no Keras config: passed over when a folder walk found it
 
     @property
     def stats(self) -> Optional[dict]:
@@ -130,15 +128,19 @@ def audit_paths(paths: Iterable, settings: Settings, progress: Any = None, jobs:
     """Every file and folder in `paths` (`-`: one model from standard input), in order. `jobs`: worker
     processes (None: the CPU count for many files, else one); the reports come back in the same order
     as a serial run's."""
-    items = expand(paths)
+    from modelaudit.discover import expand
+
+    items = expand(paths, settings.excludes(), settings.root)
     if jobs is None:
         jobs = (os.cpu_count() or 1) if len(items) >= MANY_FILES else 1
     jobs = max(1, min(jobs, len(items)))
-    if jobs > 1 and STDIN not in (p for p, _ in items):
-        return _in_workers(items, settings, jobs)
+    if jobs > 1 and all(item.path != STDIN for item in items):
+        return [fr for fr in _in_workers(items, settings, jobs) if fr is not None]
     files = []
-    for i, (path, error) in enumerate(items, 1):
-        files.append(_audit_item(path, error, settings, progress))
+    for i, item in enumerate(items, 1):
+        report = _audit_item(item, settings, progress)
+        if report is not None:
+            files.append(report)
         if i % 64 == 0:  # the CLI runs with the cyclic collector off (cli.main)
             import gc
 
@@ -146,12 +148,16 @@ def audit_paths(paths: Iterable, settings: Settings, progress: Any = None, jobs:
     return files
 
 
-def _audit_item(path: str, error: Optional[str], settings: Settings, progress: Any = None) -> FileReport:
-    if error:
-        return unreadable(path, error, settings)
-    if path == STDIN:
+def _audit_item(item, settings: Settings, progress: Any = None) -> Optional[FileReport]:
+    """One discover.Item's report; None for a JSON file found by walking that is no Keras config."""
+    if item.error:
+        return unreadable(item.path, item.error, settings)
+    if item.path == STDIN:
         return _audit_stdin(settings)
-    return audit_file(path, settings, progress)
+    report = audit_file(item.path, settings, progress)
+    if item.found and report.not_keras:
+        return None
+    return report
 
 
 def _audit_stdin(settings: Settings) -> FileReport:
@@ -192,9 +198,10 @@ def _worker_init(settings: Settings) -> None:
     _worker_settings = settings
 
 
-def _worker_audit(item: tuple) -> FileReport:
-    report = _audit_item(item[0], item[1], _worker_settings)
-    report.sent_stats, report.inferred = report.stats, None  # an Inferred is large to send back
+def _worker_audit(item) -> Optional[FileReport]:
+    report = _audit_item(item, _worker_settings)
+    if report is not None:
+        report.sent_stats, report.inferred = report.stats, None  # an Inferred is large to send back
     return report
 
 
@@ -236,6 +243,10 @@ def audit_file(path: str, settings: Settings, progress: Any = None) -> FileRepor
         graph = formats.read(path, scan)
     except NotAModel as exc:
         return FileReport(path, skipped=one_line(exc))
+    except NotKerasJSON as exc:
+        report = unreadable(path, one_line(exc), settings)
+        report.not_keras = True
+        return report
     except ModelReadError as exc:
         return unreadable(path, one_line(exc), settings)
     return _check_graph(path, graph, settings, scan)
@@ -292,32 +303,6 @@ def _check_graph(path: str, graph, settings: Settings, scan=None) -> FileReport:
     inferred.weight_scan = scan
     findings, internal = run_rules(inferred, settings, path)
     return FileReport(path, graph.format, None, findings, internal, inferred)
-
-
-def expand(paths: Iterable) -> list[tuple[str, Optional[str]]]:
-    """(path, error) pairs: files as given; folders searched recursively for model files and
-    SavedModel folders. A SavedModel folder (one holding saved_model.pb) is one model, named or
-    found: it is not searched further (its variables/ and assets/ are parts of it, not models).
-    A folder with no model is an error of its own."""
-    from modelaudit.formats.savedmodel import is_savedmodel
-
-    out: list[tuple[str, Optional[str]]] = []
-    for p in paths:
-        p = os.fspath(p)
-        if os.path.isdir(p) and not is_savedmodel(p):
-            found = []
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                models = [d for d in dirs if not d.startswith(".") and is_savedmodel(os.path.join(root, d))]
-                dirs[:] = [d for d in dirs if not d.startswith(".") and d not in models]
-                names = [f for f in files if f.lower().endswith(MODEL_SUFFIXES)] + models
-                found.extend(os.path.join(root, name) for name in sorted(names))
-            out.extend((f, None) for f in found)
-            if not found:
-                out.append((p, "no model files (*.keras, *.h5, *.hdf5, *.json) or SavedModel folders in this folder"))
-        else:
-            out.append((p, None))
-    return out
 
 
 class ModelAuditError(AssertionError):

@@ -103,6 +103,11 @@ def check(
     ),
     show_info: bool = typer.Option(False, "--show-info", help="Show info findings in text output."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print findings only, no closing count."),
+    exclude: Optional[List[str]] = typer.Option(
+        None, "--exclude", help="Globs of files and folders a folder walk passes over, replacing the defaults "
+        "(.git, .venv, venv, node_modules, __pycache__, build, dist, site-packages, .tox, ...)."),
+    extend_exclude: Optional[List[str]] = typer.Option(
+        None, "--extend-exclude", help="Globs to pass over besides the defaults."),
     statistics: bool = typer.Option(False, "--statistics", help="Count findings per rule instead of listing them."),
     jobs: Optional[int] = typer.Option(
         None, "--jobs", "-j", help="Check files in this many processes (default: the CPU count for 16 files "
@@ -140,6 +145,10 @@ def check(
             settings.fail_on = config_mod.parse_fail_on(fail_on)
         if scan_weights:
             settings.scan_weights = True
+        if exclude:
+            settings.exclude = config_mod.globs(_split(exclude), "--exclude")
+        if extend_exclude:
+            settings.extend_exclude += config_mod.globs(_split(extend_exclude), "--extend-exclude")
         settings.enabled_codes()  # resolve every selector now: an unknown code is a usage error
     except ConfigError as exc:
         raise _fail(str(exc))

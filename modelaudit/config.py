@@ -14,8 +14,8 @@ from typing import Any, Optional
 from modelaudit.engine import Settings, Severity, all_rules, resolve
 from modelaudit.errors import ConfigError
 
-KEYS = ("select", "extend-select", "ignore", "per-file-ignores", "severity", "fail-on", "scan-weights", "rules",
-        "policy")
+KEYS = ("select", "extend-select", "ignore", "per-file-ignores", "severity", "fail-on", "scan-weights", "exclude",
+        "extend-exclude", "rules", "policy")
 LEVELS = ("error", "warning", "info")
 
 
@@ -132,6 +132,10 @@ def settings_from_table(table: dict, source: str = "config") -> Settings:
         if not isinstance(table["scan-weights"], bool):
             raise ConfigError(f"{source}: scan-weights must be true or false, not {table['scan-weights']!r}")
         s.scan_weights = table["scan-weights"]
+    if "exclude" in table:
+        s.exclude = globs(table["exclude"], f"{source}: exclude")
+    if "extend-exclude" in table:
+        s.extend_exclude = globs(table["extend-exclude"], f"{source}: extend-exclude")
     s.rule_options = _rule_options(table.get("rules", {}), source)
     s.policy = _policy(table.get("policy", {}), source)
     return s
@@ -214,6 +218,15 @@ def _policy(table: Any, source: str) -> dict:
         except ValueError as exc:
             raise ConfigError(f"{source}: policy.{key}: {exc}") from None
     return dict(table)
+
+
+def globs(value: Any, source: str) -> list[str]:
+    """A list of folder-walk globs (`exclude`, `extend-exclude`)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{source} must be a list of glob patterns, not {value!r}")
+    return value
 
 
 def parse_fail_on(value: Any, source: str = "--fail-on") -> Severity:

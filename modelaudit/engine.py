@@ -151,7 +151,14 @@ class Settings:
     rule_options: dict[str, dict] = field(default_factory=dict)  # by code or name
     policy: dict = field(default_factory=dict)
     scan_weights: bool = False
+    exclude: Optional[list[str]] = None  # folder-walk globs; None: discover.DEFAULT_EXCLUDES
+    extend_exclude: list[str] = field(default_factory=list)
     root: Optional[str] = None  # the configuration file's folder: per-file-ignores globs are relative to it
+
+    def excludes(self) -> tuple[str, ...]:
+        from modelaudit.discover import DEFAULT_EXCLUDES
+
+        return tuple(DEFAULT_EXCLUDES if self.exclude is None else self.exclude) + tuple(self.extend_exclude)
 
     def enabled_codes(self) -> list[str]:
         rules = all_rules()

@@ -14,6 +14,11 @@ class NotAModel(ModelReadError):
 WEIGHTS_ONLY = "weights only, no model config: skipped"
 
 
+class NotKerasJSON(ModelReadError):
+    """A JSON file that is no Keras model config at all (package.json, a schema, a TF.js graph model).
+    Named on the command line it cannot be read; found by walking a folder it is passed over."""
+
+
 class ConfigError(Exception):
     """The modelaudit configuration (pyproject.toml or flags) is wrong. One line."""
 

@@ -233,3 +233,70 @@ def test_folder_scan_skips_checkpoints_and_still_refuses_other_hdf5(checkpoints,
     assert [line for line in out.stderr.splitlines() if "cannot read" in line] == [
         f"{checkpoints / 'table.h5'}: cannot read: HDF5 file has no model_config: not a Keras model"]
     assert out.stdout.splitlines()[-1].startswith("1 file checked, 1 unreadable, 3 skipped:")
+
+
+# --- 2. folder scans of a real repository -----------------------------------------------------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def busy_repo(tmp_path_factory, repo):
+    """A repository as people have them: models beside JSON that is not Keras, and folders no scan
+    should enter (a virtualenv, node_modules, build output) each holding a broken model."""
+    root = tmp_path_factory.mktemp("busy")
+    shutil.copy(repo / "models" / "good.keras", root / "good.keras")
+    (root / "package.json").write_text('{"name": "web", "version": "1.0.0", "dependencies": {}}\n')
+    (root / "schema.json").write_text('{"$schema": "http://json-schema.org/draft-07/schema#", "type": "object"}\n')
+    (root / "Manifest.json").write_text('{"fileFormatVersion": "1.0.0", "itemInfoEntries": {}}\n')  # CoreML
+    (root / "web").mkdir()
+    (root / "web" / "model.json").write_text(  # a TF.js graph model: a TensorFlow graph, not Keras layers
+        '{"format": "graph-model", "modelTopology": {"node": []}, "weightsManifest": []}\n')
+    (root / "web" / "weights_manifest.json").write_text('[{"paths": ["group1-shard1of1.bin"], "weights": []}]\n')
+    for folder in (".venv/lib", "venv", "node_modules/pkg", "build", "dist", "__pycache__", "site-packages"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "broken.keras").write_bytes(b"PK\x03\x04 not a zip")
+    (root / "generated").mkdir()
+    (root / "generated" / "broken.keras").write_bytes(b"PK\x03\x04 not a zip")
+    return root
+
+
+def test_folder_scan_passes_over_non_keras_json_and_default_excludes(busy_repo):
+    out = run("check", "generated", "--format", "json", cwd=busy_repo)  # (sanity: a broken model is seen)
+    assert out.returncode == 2
+    out = run("check", ".", "--extend-exclude", "generated", "--format", "json", cwd=busy_repo)
+    assert out.returncode == 0, out.stderr
+    assert [f["path"] for f in json.loads(out.stdout)["files"]] == ["good.keras"]
+
+
+def test_a_non_keras_json_named_explicitly_is_still_an_error(busy_repo):
+    for name in ("package.json", "web/model.json"):
+        out = run("check", name, cwd=busy_repo)
+        assert out.returncode == 2 and out.stderr.startswith(f"{name}: cannot read: ")
+
+
+def test_exclude_replaces_the_defaults_and_extend_exclude_adds(busy_repo):
+    everything = run("check", ".", "--exclude", "generated", "--format", "json", cwd=busy_repo)
+    paths = sorted(f["path"] for f in json.loads(everything.stdout)["files"])
+    # hidden folders stay unwalked; every other default exclude is now entered
+    assert paths == sorted(["good.keras", "venv/broken.keras", "node_modules/pkg/broken.keras", "build/broken.keras",
+                            "dist/broken.keras", "__pycache__/broken.keras", "site-packages/broken.keras"])
+    globbed = run("check", ".", "--extend-exclude", "gen*,*.keras", cwd=busy_repo)
+    assert globbed.returncode == 2 and "no model files" in globbed.stderr
+
+
+def test_exclude_keys_in_pyproject(busy_repo, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(busy_repo, project)
+    (project / "pyproject.toml").write_text('[tool.modelaudit]\nextend-exclude = ["generated"]\n')
+    out = run("check", ".", cwd=project)
+    assert out.returncode == 0, out.stderr
+    (project / "pyproject.toml").write_text('[tool.modelaudit]\nexclude = "generated"\nextend-exclude = [3]\n')
+    bad = run("check", ".", cwd=project)
+    assert bad.returncode == 2 and "extend-exclude must be a list of glob patterns" in bad.stderr
+
+
+def test_check_dot_in_this_repository_never_exits_2():
+    out = run("check", ".", cwd=ROOT)
+    assert out.returncode in (0, 1), out.stderr
+    assert "cannot read" not in out.stderr

@@ -5,8 +5,6 @@ from __future__ import annotations
 from modelaudit.errors import ModelReadError
 from modelaudit.graph import ModelGraph
 
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".json")
-
 
 def read(path: str, scan=None) -> ModelGraph:
     """Read any supported model file, chosen by its content. Raises ModelReadError with one line.

@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any, Optional
 
-from modelaudit.errors import ModelReadError
+from modelaudit.errors import ModelReadError, NotKerasJSON
 from modelaudit.formats import dialects
 from modelaudit.graph import Call, Layer, ModelGraph, Objective, SourceFacts, TensorRef, is_shape, shape_or_none
 
@@ -105,6 +105,8 @@ def read(path: str) -> ModelGraph:
 
     if tfjs.is_layers_model(data):
         return tfjs.read(path, data, size)
+    if not (isinstance(data, dict) and (isinstance(data.get("class_name"), str) or "layers" in data)):
+        raise NotKerasJSON("not a Keras model config: the JSON holds no class_name or layers")
     return graph_from_config(
         data, format="json-config", source=SourceFacts(file_size=size, keras_version=_str(data, "keras_version"))
     )

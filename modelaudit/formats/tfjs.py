@@ -20,7 +20,7 @@ import re
 from dataclasses import replace
 from typing import Any, Optional
 
-from modelaudit.errors import ModelReadError
+from modelaudit.errors import WEIGHTS_ONLY, ModelReadError, NotAModel, NotKerasJSON
 from modelaudit.formats import json_config
 from modelaudit.formats.manifest import attach, name_keys
 from modelaudit.graph import ModelGraph, SourceFacts, Weight
@@ -48,7 +48,7 @@ def is_layers_model(data: Any) -> bool:
 def read(path: str, data: dict, file_size: int) -> ModelGraph:
     fmt = data.get("format")
     if fmt == "graph-model":
-        raise ModelReadError("a TensorFlow.js graph model (format graph-model) holds a TensorFlow graph, not Keras layers")
+        raise NotKerasJSON("a TensorFlow.js graph model (format graph-model) holds a TensorFlow graph, not Keras layers")
     if fmt is not None and fmt != "layers-model":
         raise ModelReadError(f"model.json format is {_show(fmt)}, not layers-model")
     config, training, keras_version, backend = _topology(data.get("modelTopology"))
@@ -70,7 +70,7 @@ def read(path: str, data: dict, file_size: int) -> ModelGraph:
 def _topology(topology: Any) -> tuple[dict, Optional[dict], Optional[str], Optional[str]]:
     """(model config, training config, keras version, backend) from either layout of modelTopology."""
     if topology is None:
-        raise ModelReadError("model.json has no modelTopology: it holds weights only, no model")
+        raise NotAModel(WEIGHTS_ONLY)  # a weights manifest alone: a checkpoint, skipped with a note
     if isinstance(topology, str):  # a config saved as JSON text inside the JSON
         topology = json_config.loads(topology, "modelTopology (a JSON string)")
     if not isinstance(topology, dict):
