@@ -30,7 +30,7 @@ try:
     main()
 except SystemExit as exc:
     code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-# pydantic: recent typers import it to coerce values; cli.py bypasses that (0.1 s a run, bench/README.md)
+# pydantic: typer 0.29 imports it to coerce values (0.1 s a run); the pinned typer range does not
 watched = ("keras", "tensorflow", "tf_keras", "jax", "torch", "numpy", "h5py", "pydantic", "evil_module")
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in watched)
 sys.stdout.write("\n@@MODULES@@" + json.dumps(loaded) + "\n")

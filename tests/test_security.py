@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import types
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,8 +106,10 @@ def rezip(src: str, dst: str, config: Optional[Callable] = None, weights: Option
                 data = Path(tmp).read_bytes()
                 os.remove(tmp)
             zout.writestr(info.filename, data)
-        for name, data, method in extra:
-            zout.writestr(zipfile.ZipInfo(name), data, compress_type=method)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Duplicate name", UserWarning)  # an attack's duplicate, on purpose
+            for name, data, method in extra:
+                zout.writestr(zipfile.ZipInfo(name), data, compress_type=method)
     return dst
 
 

@@ -459,8 +459,6 @@ BAD = [
     ("zip-bomb-header-lies-at-bound", zip_bomb_lying_at_bound),
     ("weights-member-declared-past-end", weights_member_lies),
     ("weights-member-not-hdf5", weights_member_garbage),
-    ("h5-weights-only-keras2", copy_of("weights2.h5")),
-    ("h5-weights-only-keras3", copy_of("weights3.h5")),
     ("h5-model-config-deleted", h5_copy(H5, del_attr("model_config"))),
     ("h5-model-config-invalid-json", h5_copy(H5, set_attr("model_config", '{"class_name": "Sequential", '))),
     ("h5-model-config-not-text", h5_copy(H5, set_attr("model_config", 42))),
@@ -497,6 +495,18 @@ def _assert_one_line(stderr: str, path: Path) -> str:
     assert reason.strip(), "the reason is empty"
     assert "Traceback" not in stderr
     return reason
+
+
+@pytest.mark.parametrize("key", ["weights2.h5", "weights3.h5"])
+def test_weights_only_files_are_skipped_not_refused(key, real, good, tmp_path):
+    """A checkpoint holds no model by design: one note, exit 0, the next file still checked."""
+    weights = copy_of(key)(real, tmp_path)
+    result = _runner().invoke(app, ["check", "--format", "json", str(weights), str(good)])
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert result.stderr == f"{weights}: weights only, no model config: skipped\n"
+    by_path = {f["path"]: f for f in json.loads(result.stdout)["files"]}
+    assert by_path[str(weights)]["skipped"] and by_path[str(weights)]["error"] is None
+    assert by_path[str(good)]["error"] is None and by_path[str(good)]["stats"]["total_params"] > 0
 
 
 @pytest.mark.parametrize("make", [m for _, m in BAD], ids=[i for i, _ in BAD])
@@ -697,7 +707,7 @@ def test_subprocess_mix_of_bad_and_good(real, tmp_path):
     picks = dict(BAD)
     bad = []
     for case in ("empty-file", "named-pipe", "truncated-keras", "inbound-cycle", "json-nesting-100000", "zip-bomb-header-lies-small",
-                 "truncated-h5", "h5-weights-only-keras2", "models-nested-too-deep"):
+                 "truncated-h5", "h5-model-config-deleted", "models-nested-too-deep"):
         sub = tmp_path / case
         sub.mkdir()
         bad.append(picks[case](real, sub))
