@@ -236,6 +236,10 @@ def test_missing_shard_is_a_fact_not_a_failure(written, tmp_path):
     assert graph.source.missing_weight_files == ("group1-shard1of2.bin", "../outside.bin")
     # the manifest still gives every stored shape
     assert_agrees(model, str(copy))
+    # ... and the missing shards are an MA111 error, which a complete model does not have
+    (ma111,) = [f for f in audit(str(copy)).findings if f.code == "MA111"]
+    assert "2 weight files" in ma111.message and "'group1-shard1of2.bin', '../outside.bin'" in ma111.message
+    assert "MA111" not in [f.code for f in audit(path).findings]
 
 
 def _entry(**extra):

@@ -188,6 +188,26 @@ class OpaqueModel(Rule):
             )
 
 
+@register
+class WeightsFileMissing(Rule):
+    code = "MA111"
+    name = "weights-file-missing"
+    severity = Severity.ERROR
+    summary = "A weights file the model names is not beside it"
+
+    def check(self, model):
+        missing = model.graph.source.missing_weight_files
+        if missing:
+            shown = ", ".join(f"'{p}'" for p in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            yield self.finding(
+                None,
+                f"the weights manifest names {len(missing)} weight file{'s' if len(missing) != 1 else ''} that "
+                f"{'are' if len(missing) != 1 else 'is'} not beside the model ({shown}): loading it fails, or "
+                "fetches them from wherever the page serving it points",
+                fix="commit or deploy the shards with model.json, in the same folder, as the converter wrote them",
+            )
+
+
 # ---- --scan-weights: what the weight data holds (formats/scan.py reads it; these rules only judge) ----
 
 
