@@ -182,6 +182,15 @@ def check(
     raise typer.Exit(report.exit_code(exit_zero))  # a usage or config error has exited 2 before
 
 
+def _installed(package: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # a broken install, or one an import hook hides
+        return False
+
+
 def _build_factory(spec: str):
     """Import package.module, call its function: (the keras.Model it returns, the name to report it
     under — the module's source file, where the model is defined, when there is one)."""
@@ -193,10 +202,18 @@ def _build_factory(spec: str):
     module_name, _, func_name = spec.partition(":")
     if not module_name or not func_name:
         raise _fail(f"--factory takes package.module:function, not {spec!r}")
+    keras_missing = ("--factory builds the model with Keras, which is not installed here: install the keras "
+                     "extra (pip install \".[keras]\" from a checkout), or tensorflow")
+    if not _installed("keras") and not _installed("tf_keras"):
+        raise _fail(keras_missing)
     sys.path.insert(0, os.getcwd())
     try:
         func = getattr(importlib.import_module(module_name), func_name)
         model = func()
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] in ("keras", "tensorflow", "tf_keras"):
+            raise _fail(keras_missing)
+        raise _fail(f"--factory {spec}: {type(exc).__name__}: {exc}")
     except Exception as exc:
         raise _fail(f"--factory {spec}: {type(exc).__name__}: {exc}")
     if not is_keras_model(model):

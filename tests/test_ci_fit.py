@@ -300,3 +300,25 @@ def test_check_dot_in_this_repository_never_exits_2():
     out = run("check", ".", cwd=ROOT)
     assert out.returncode in (0, 1), out.stderr
     assert "cannot read" not in out.stderr
+
+
+# --- 11. --factory without Keras says what to install -----------------------------------------
+
+NO_KERAS = """
+import importlib.abc, sys
+class NoKeras(importlib.abc.MetaPathFinder):  # this interpreter as if keras were not installed
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("keras", "tf_keras", "tensorflow"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoKeras())
+sys.argv = ["modelaudit", "check", "--factory", "mypkg.models:build"]
+from modelaudit.cli import main
+main()
+"""
+
+
+def test_factory_without_keras_says_what_to_install(tmp_path):
+    out = subprocess.run([sys.executable, "-c", NO_KERAS], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.startswith("modelaudit: error: --factory builds the model with Keras, which is not installed")
+    assert 'pip install ".[keras]"' in out.stderr and len(out.stderr.splitlines()) == 1
