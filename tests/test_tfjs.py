@@ -315,3 +315,15 @@ def test_optimizer_weights_are_not_the_models(written, tmp_path):
     copy.write_text(json.dumps(doc))
     (tmp_path / "group1-shard1of1.bin").write_bytes(b"")
     assert_agrees(model, str(copy))
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage"])
+def test_truncated_or_garbage_model_json_is_one_line(written, tmp_path, how):
+    _, path = written["cnn"]
+    data = open(path, "rb").read()
+    bad = tmp_path / "model.json"
+    bad.write_bytes(data[: len(data) // 2] if how == "truncated" else b"{" + bytes(range(1, 256)) * 8)
+    out = subprocess.run([sys.executable, "-m", "modelaudit.cli", "check", str(bad)], capture_output=True, text=True)
+    assert out.returncode == 2
+    (line,) = out.stderr.splitlines()
+    assert line.startswith(f"{bad}: cannot read: ") and "Traceback" not in out.stderr

@@ -3,21 +3,16 @@ fix included), then the closing count; for grep and scripts that read the layout
 
 from __future__ import annotations
 
-from modelaudit.report.text import COLORS, RESET, closing_count
+from modelaudit.report.text import COLORS, RESET, closing_count, shown
 from modelaudit.report.visible import visible
 
 
 def render(report, *, show_info: bool = False, color: bool = False) -> str:
     lines = []
-    for fr in report.files:
-        if fr.error:
-            continue  # unreadable files go to stderr as `PATH: cannot read: REASON`
-        for f in fr.findings:
-            if f.severity.value == "info" and not show_info:
-                continue
-            sev = f"[{f.severity.value}]"
-            if color:
-                sev = f"{COLORS[f.severity.value]}{sev}{RESET}"
-            lines.append(f"{visible(fr.path)}: {visible(f.layer or '-')}: {f.code} {sev} {visible(f.message)}")
+    for fr, f in shown(report, show_info):
+        sev = f"[{f.severity.value}]"
+        if color:
+            sev = f"{COLORS[f.severity.value]}{sev}{RESET}"
+        lines.append(f"{visible(fr.path)}: {visible(f.layer or '-')}: {f.code} {sev} {visible(f.message)}")
     lines.append(closing_count(report, show_info))
     return "\n".join(lines) + "\n"

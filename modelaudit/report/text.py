@@ -68,16 +68,20 @@ def finding_lines(path: str, f, width: int, color: bool = False) -> list[str]:
     return out
 
 
-def render(report, *, show_info: bool = False, color: bool = False, width: Optional[int] = None) -> str:
-    width = terminal_width() if width is None else max(MIN_WIDTH, width)
-    lines = []
+def shown(report, show_info: bool):
+    """(file report, finding) for every finding a person's format shows: info only with show_info,
+    nothing of an unreadable file (its `PATH: cannot read: REASON` goes to stderr)."""
     for fr in report.files:
         if fr.error:
-            continue  # unreadable files go to stderr as `PATH: cannot read: REASON`
+            continue
         for f in fr.findings:
-            if f.severity.value == "info" and not show_info:
-                continue
-            lines.extend(finding_lines(fr.path, f, width, color))
+            if show_info or f.severity.value != "info":
+                yield fr, f
+
+
+def render(report, *, show_info: bool = False, color: bool = False, width: Optional[int] = None) -> str:
+    width = terminal_width() if width is None else max(MIN_WIDTH, width)
+    lines = [line for fr, f in shown(report, show_info) for line in finding_lines(fr.path, f, width, color)]
     lines.append(closing_count(report, show_info))
     return "\n".join(lines) + "\n"
 
