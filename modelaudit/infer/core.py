@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from modelaudit.graph import is_shape
+from modelaudit.infer import quantized
 from modelaudit.infer.registry import (
     LayerSpec,
     ShapeError,
@@ -42,6 +43,9 @@ class DenseSpec(LayerSpec):
     def weights(self, config, input_shapes):
         shape = single_input(input_shapes, "Dense")
         units = int(config["units"])
+        q = quantized.of(config)
+        if q is not None:  # model.quantize(): other variables, infer/quantized.py
+            return quantized.dense_weights(q, shape[-1], units, use_bias(config))
         specs = [WeightSpec("kernel", (shape[-1], units))]
         if use_bias(config):
             specs.append(WeightSpec("bias", (units,)))
@@ -57,6 +61,9 @@ class DenseSpec(LayerSpec):
     def formula(self, config, input_shapes):
         shape = single_input(input_shapes, "Dense")
         units = int(config["units"])
+        q = quantized.of(config)
+        if q is not None:
+            return quantized.dense_formula(self.weights(config, input_shapes), q)
         if use_bias(config):
             return f"({shape[-1]} + 1)·{units} = {(shape[-1] + 1) * units}"
         return f"{shape[-1]}·{units} = {shape[-1] * units}"
@@ -208,7 +215,7 @@ def _product(shape) -> str:
 class EinsumDenseSpec(LayerSpec):
     # einsum_dense.py build(): kernel, then bias (if bias_axes); with lora_rank, enable_lora() then adds
     # lora_kernel_a (kernel[:-1] + (rank,)) and lora_kernel_b (rank, kernel[-1]) and freezes the kernel.
-    # Quantized dtype policies (int8, int4, float8, gptq, awq) create other variables: not modelled.
+    # Quantized dtype policies (int8, int4, float8, gptq, awq) create other variables: infer/quantized.py.
     def output_shapes(self, config, input_shapes):
         return [_analyze_einsum(config, input_shapes).output_shape]
 
@@ -217,6 +224,10 @@ class EinsumDenseSpec(LayerSpec):
         # the weights as not recomputable rather than the layer as broken.
         e = _analyze_einsum(config, input_shapes)
         kernel = e.kernel_shape
+        q = quantized.of(config)
+        if q is not None:  # model.quantize(): other variables, infer/quantized.py
+            return quantized.einsum_weights(q, str(config.get("equation", "")), e.input_spec, e.weight_spec,
+                                            e.output_spec, kernel, e.bias_shape)
         rank = _lora_rank(config)
         specs = [WeightSpec("kernel", kernel, trainable=not rank)]
         if e.bias_shape is not None:
@@ -279,6 +290,9 @@ class EmbeddingSpec(LayerSpec):
     def weights(self, config, input_shapes):
         input_dim = _required_int(config, "input_dim", "Embedding")
         output_dim = _required_int(config, "output_dim", "Embedding")
+        q = quantized.of(config)
+        if q is not None:  # model.quantize(): other variables, infer/quantized.py
+            return quantized.embedding_weights(q, input_dim, output_dim)
         rank = _lora_rank(config)
         specs = [WeightSpec("embeddings", (input_dim, output_dim), trainable=not rank)]
         if rank:
