@@ -31,6 +31,8 @@ FAMILIES = (
     "preprocessing",
     "applications",
     "tf_ops",
+    "qkeras",
+    "larq",
 )
 
 # A spec's call_arguments / tensor_arguments when it reads every argument of the call: propagation

@@ -767,7 +767,8 @@ def test_zoo_covers_every_spec(zoo_models):
     used: set[str] = set()
     for id_, _, _ in ZOO:
         _class_names(live.read(zoo_models(id_).model).config, used)
-    required = set(registry.known_classes()) - _aliases()
+    # keras_hub's specs ("keras_hub>TransformerEncoder") are held to test_keras_hub.py's own models
+    required = {n for n in registry.known_classes() if not n.startswith("keras_hub>")} - _aliases()
     missing = sorted(required - used)
     assert not missing, f"classes with a spec but no zoo model: {missing}"
 

@@ -1,0 +1,456 @@
+"""keras_hub modeling layers: keras_hub/src/layers/modeling/ (TransformerEncoder, TransformerDecoder,
+FNetEncoder, MaskedLMHead, the position embeddings and encodings, ReversibleEmbedding, ...).
+
+A saved keras_hub layer is one node whose config holds only its constructor arguments; its build()
+creates Keras sublayers (MultiHeadAttention, LayerNormalization, Dense). Each spec here lists those
+sublayers as `Part`s and asks their own specs for weights, shapes and MACs, so a formula lives in one
+place. Specs are registered under the registered name the file writes ("keras_hub>TransformerEncoder"),
+never the bare class name, so a user's own class called TransformerEncoder is not mistaken for it.
+
+keras_hub backbones and task models (BertBackbone, GPT2CausalLM...) save only constructor arguments,
+no layer graph: they are read as opaque models from their stored weights (MA109, infer/stored.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from modelaudit.infer import registry
+from modelaudit.infer.attention import MultiHeadAttentionSpec
+from modelaudit.infer.registry import LayerSpec, ShapeError, WeightSpec, fmt_shape, prod, register, single_input
+
+
+def hub(*class_names: str):
+    """Register under keras_hub's registered names ("keras_hub>Class")."""
+    return register(*(f"keras_hub>{name}" for name in class_names))
+
+
+@dataclass(frozen=True)
+class Part:
+    """One sublayer build() creates: its attribute name, Keras class, config and input shapes."""
+
+    name: str
+    class_name: str
+    config: dict
+    input_shapes: list
+
+    @property
+    def spec(self) -> LayerSpec:
+        return registry.get(self.class_name)
+
+    def weights(self) -> list[WeightSpec]:
+        return [
+            WeightSpec(f"{self.name}/{w.name}", w.shape, w.trainable)
+            for w in self.spec.weights(self.config, self.input_shapes)
+        ]
+
+    def output_shape(self):
+        return self.spec.output_shapes(self.config, self.input_shapes)[0]
+
+    def macs(self) -> Optional[int]:
+        outs = self.spec.output_shapes(self.config, self.input_shapes)
+        return self.spec.macs(self.config, self.input_shapes, outs)
+
+
+def _sub(config: dict, **values) -> dict:
+    # keras_hub passes dtype=self.dtype_policy to every sublayer it builds
+    return {"dtype": config.get("dtype"), **values}
+
+
+def _dense(name, config, units, shape) -> Part:
+    return Part(name, "Dense", _sub(config, units=int(units)), [shape])
+
+
+def _layer_norm(name, config, shape) -> Part:
+    return Part(name, "LayerNormalization", _sub(config, axis=-1), [shape])
+
+
+def _attention(name, config, heads, key_dim, query, value, value_dim=None) -> Part:
+    cfg = _sub(config, num_heads=heads, key_dim=key_dim, value_dim=value_dim)
+    return Part(name, "MultiHeadAttention", cfg, [query, value])
+
+
+def _sequence(input_shapes, layer: str) -> tuple:
+    """A (batch, sequence, features) input with known features, as the transformer blocks take."""
+    shape = single_input(input_shapes, layer)
+    if len(shape) != 3:
+        raise ShapeError(f"{layer} expects (batch, sequence, features), got {fmt_shape(shape)}")
+    if shape[-1] is None:
+        raise ShapeError(f"{layer}: the feature dimension must be known, got {fmt_shape(shape)}")
+    return shape
+
+
+def _head_dim(hidden: int, heads: int, layer: str) -> int:
+    # build(): "Attention `key_dim` computed cannot be zero"
+    if hidden // heads == 0:
+        raise ShapeError(f"{layer}: hidden size {hidden} must be at least num_heads {heads}")
+    return hidden // heads
+
+
+def _with_last(shape, last) -> tuple:
+    return tuple(shape[:-1]) + (last,)
+
+
+class _Composite(LayerSpec):
+    """A layer whose weights are those of the sublayers build() creates (`parts`), plus `own` ones."""
+
+    layer = ""
+
+    def parts(self, config, input_shapes) -> list[Part]:
+        return []
+
+    def own(self, config, input_shapes) -> list[WeightSpec]:
+        return []
+
+    def weights(self, config, input_shapes):
+        specs = list(self.own(config, input_shapes))
+        for part in self.parts(config, input_shapes):
+            specs.extend(part.weights())
+        return specs
+
+    def macs(self, config, input_shapes, output_shapes):
+        values = [part.macs() for part in self.parts(config, input_shapes)]
+        return None if any(v is None for v in values) else sum(values)
+
+    def formula(self, config, input_shapes):
+        terms = [f"{w.name} {w.size}" for w in self.own(config, input_shapes)]
+        terms += [f"{p.name} {sum(w.size for w in p.weights())}" for p in self.parts(config, input_shapes)]
+        total = sum(w.size for w in self.weights(config, input_shapes))
+        return f"{' + '.join(terms)} = {total}" if terms else None
+
+
+# ---- transformer blocks ----------------------------------------------------------------------
+
+
+def _feedforward(config, shape, intermediate_dense: str, output_dense: str) -> list[Part]:
+    # Dense(intermediate_dim) on the input, Dense(hidden_dim) back on the intermediate shape
+    inner = int(config["intermediate_dim"])
+    return [
+        _dense(intermediate_dense, config, inner, shape),
+        _dense(output_dense, config, shape[-1], _with_last(shape, inner)),
+    ]
+
+
+@hub("TransformerEncoder")
+class TransformerEncoderSpec(_Composite):
+    # transformer_encoder.py build(): MultiHeadAttention(num_heads, key_dim=hidden // num_heads) on
+    # (input, input); LayerNormalization x2; Dense(intermediate_dim); Dense(hidden). Output: the input.
+    layer = "TransformerEncoder"
+
+    def output_shapes(self, config, input_shapes):
+        shape = _sequence(input_shapes, self.layer)
+        self.parts(config, input_shapes)  # raises on a head count the hidden size cannot split
+        return [shape]
+
+    def parts(self, config, input_shapes):
+        shape = _sequence(input_shapes, self.layer)
+        heads = int(config["num_heads"])
+        head_dim = _head_dim(shape[-1], heads, self.layer)
+        return [
+            _attention("self_attention_layer", config, heads, head_dim, shape, shape),
+            _layer_norm("self_attention_layer_norm", config, shape),
+            _layer_norm("feedforward_layer_norm", config, shape),
+            *_feedforward(config, shape, "feedforward_intermediate_dense", "feedforward_output_dense"),
+        ]
+
+
+@hub("TransformerDecoder")
+class TransformerDecoderSpec(_Composite):
+    # transformer_decoder.py build(decoder_sequence_shape, encoder_sequence_shape=None): a
+    # CachedMultiHeadAttention self-attention and LayerNormalization; with an encoder sequence, a
+    # cross-attention (key_dim = value_dim = hidden // num_heads) on (decoder, encoder) and its
+    # LayerNormalization; Dense(intermediate_dim), Dense(hidden), LayerNormalization. Output: the
+    # decoder sequence's shape.
+    layer = "TransformerDecoder"
+    # call(decoder_sequence, encoder_sequence=None, masks..., caches...): masks do not shape the output
+    tensor_arguments = ("decoder_sequence", "encoder_sequence")
+
+    def _shapes(self, config, input_shapes):
+        decoder = _sequence(input_shapes, self.layer)
+        encoder = tuple(input_shapes[1]) if len(input_shapes) > 1 and input_shapes[1] is not None else None
+        if encoder is not None and (len(encoder) != 3 or encoder[-1] is None):
+            raise ShapeError(f"{self.layer}: the encoder sequence must be (batch, sequence, features), got "
+                             f"{fmt_shape(encoder)}")
+        # from_config builds the layer from the shapes it was built on; call() then refuses a
+        # different number of sequences ("The number of call arguments ... should not change")
+        if config.get("decoder_sequence_shape") and bool(config.get("encoder_sequence_shape")) != (encoder is not None):
+            built = "with" if config.get("encoder_sequence_shape") else "without"
+            raise ShapeError(f"{self.layer} was built {built} cross-attention but is called "
+                             f"{'with' if encoder is not None else 'without'} an encoder sequence")
+        return decoder, encoder
+
+    def output_shapes(self, config, input_shapes):
+        decoder, _ = self._shapes(config, input_shapes)
+        self.parts(config, input_shapes)
+        return [decoder]
+
+    def parts(self, config, input_shapes):
+        decoder, encoder = self._shapes(config, input_shapes)
+        heads = int(config["num_heads"])
+        head_dim = _head_dim(decoder[-1], heads, self.layer)
+        parts = [
+            _attention("self_attention", config, heads, head_dim, decoder, decoder),
+            _layer_norm("self_attention_layer_norm", config, decoder),
+        ]
+        if encoder is not None:
+            parts.append(_attention("cross_attention", config, heads, head_dim, decoder, encoder, value_dim=head_dim))
+            parts.append(_layer_norm("cross_attention_layer_norm", config, decoder))
+        parts += _feedforward(config, decoder, "feedforward_intermediate_dense", "feedforward_output_dense")
+        parts.append(_layer_norm("feedforward_layer_norm", config, decoder))
+        return parts
+
+
+@hub("FNetEncoder")
+class FNetEncoderSpec(_Composite):
+    # f_net_encoder.py build(): LayerNormalization x2, Dense(intermediate_dim), Dense(features); the
+    # Fourier mixing has no weights (its FFT is not a multiply-accumulate of a weight). Output: the input.
+    layer = "FNetEncoder"
+
+    def output_shapes(self, config, input_shapes):
+        return [self._shape(input_shapes)]
+
+    def _shape(self, input_shapes):
+        shape = single_input(input_shapes, self.layer)
+        if len(shape) < 2 or shape[-1] is None:
+            raise ShapeError(f"{self.layer} expects (batch, ..., features) with known features, got {fmt_shape(shape)}")
+        return shape
+
+    def parts(self, config, input_shapes):
+        shape = self._shape(input_shapes)
+        return [
+            _layer_norm("mixing_layer_norm", config, shape),
+            _layer_norm("output_layer_norm", config, shape),
+            *_feedforward(config, shape, "intermediate_dense", "output_dense"),
+        ]
+
+
+@hub("MaskedLMHead")
+class MaskedLMHeadSpec(_Composite):
+    # masked_lm_head.py build(): Dense(feature size) and LayerNormalization on the gathered positions,
+    # then output_kernel (feature size, vocabulary) unless a token_embedding is tied in, and
+    # output_bias (vocabulary,). The feature size is the tied embedding's output_dim, else the
+    # input's. A tied embedding is another layer's: its weights are counted there, and the file
+    # stores them there. Output: (*mask_positions, vocabulary_size).
+    layer = "MaskedLMHead"
+    tensor_arguments = ("inputs", "mask_positions")
+
+    def _shapes(self, input_shapes):
+        if len(input_shapes) < 2 or input_shapes[1] is None:
+            raise ShapeError(f"{self.layer} expects the sequence and the mask positions")
+        inputs, positions = tuple(input_shapes[0]), tuple(input_shapes[1])
+        if len(inputs) != 3 or inputs[-1] is None:
+            raise ShapeError(f"{self.layer} expects (batch, sequence, features) with known features, got "
+                             f"{fmt_shape(inputs)}")
+        if len(positions) != 2:
+            raise ShapeError(f"{self.layer} expects mask positions of shape (batch, masks), got {fmt_shape(positions)}")
+        return inputs, positions
+
+    @staticmethod
+    def _embedding(config) -> dict:
+        tied = config.get("token_embedding")
+        return (tied.get("config") or {}) if isinstance(tied, dict) else {}
+
+    def _vocabulary(self, config) -> int:
+        tied = self._embedding(config)
+        return int(tied["input_dim"] if tied else config["vocabulary_size"])
+
+    def output_shapes(self, config, input_shapes):
+        _, positions = self._shapes(input_shapes)
+        return [positions + (self._vocabulary(config),)]
+
+    def parts(self, config, input_shapes):
+        inputs, positions = self._shapes(input_shapes)
+        tied = self._embedding(config)
+        features = int(tied["output_dim"]) if tied else inputs[-1]
+        gathered = (inputs[0], positions[1], inputs[-1])
+        return [
+            _dense("intermediate_dense", config, features, gathered),
+            _layer_norm("intermediate_layer_norm", config, _with_last(gathered, features)),
+        ]
+
+    def own(self, config, input_shapes):
+        inputs, _ = self._shapes(input_shapes)
+        vocabulary = self._vocabulary(config)
+        specs = []
+        if not self._embedding(config):
+            specs.append(WeightSpec("output_kernel", (inputs[-1], vocabulary)))
+        specs.append(WeightSpec("output_bias", (vocabulary,)))
+        return specs
+
+    def macs(self, config, input_shapes, output_shapes):
+        inputs, positions = self._shapes(input_shapes)
+        head = super().macs(config, input_shapes, output_shapes)
+        tied = self._embedding(config)
+        features = int(tied["output_dim"]) if tied else inputs[-1]
+        if head is None or positions[1] is None:
+            return None
+        return head + positions[1] * features * self._vocabulary(config)
+
+
+# ---- embeddings ------------------------------------------------------------------------------
+
+
+def _declines_quantized(config, layer: str) -> None:
+    # model.quantize() swaps the embedding's variables for int8/int4 ones and their scales
+    dtype = config.get("dtype")
+    if isinstance(dtype, dict) and "Quantized" in str(dtype.get("class_name", "")):
+        raise NotImplementedError(f"a quantized {layer} is not modelled")
+
+
+@hub("ReversibleEmbedding")
+class ReversibleEmbeddingSpec(LayerSpec):
+    # keras/src/layers/core/reversible_embedding.py (keras_hub's is the same class): Embedding's
+    # weights, plus reverse_embeddings (output_dim, input_dim) unless tie_weights. call(inputs,
+    # reverse=False): the lookup gives (*input, output_dim); reverse=True projects the last axis
+    # (output_dim) back to input_dim logits.
+    layer = "ReversibleEmbedding"
+    call_arguments = ("reverse",)
+
+    def output_shapes(self, config, input_shapes):
+        shape = single_input(input_shapes, self.layer)
+        if not config.get("reverse"):
+            return registry.get("Embedding").output_shapes(config, input_shapes)
+        output_dim = int(config["output_dim"])
+        if not shape or shape[-1] not in (None, output_dim):
+            raise ShapeError(f"{self.layer}(reverse=True) expects a last dimension of output_dim {output_dim}, "
+                             f"got {fmt_shape(shape)}")
+        return [_with_last(shape, int(config["input_dim"]))]
+
+    def weights(self, config, input_shapes):
+        _declines_quantized(config, self.layer)
+        specs = registry.get("Embedding").weights(config, input_shapes)
+        if not config.get("tie_weights", True):
+            specs.append(WeightSpec("reverse_embeddings", (int(config["output_dim"]), int(config["input_dim"]))))
+        return specs
+
+    def macs(self, config, input_shapes, output_shapes):
+        if not config.get("reverse"):
+            return 0
+        positions = prod(single_input(input_shapes, self.layer)[1:-1])
+        return None if positions is None else positions * int(config["output_dim"]) * int(config["input_dim"])
+
+    def formula(self, config, input_shapes):
+        ws = self.weights(config, input_shapes)
+        return f"{' + '.join('·'.join(map(str, w.shape)) for w in ws)} = {sum(w.size for w in ws)}"
+
+
+def _positions_fit(shape, sequence_length: int, layer: str) -> None:
+    # call() slices the first `sequence length` rows of the embeddings: a longer input cannot fit
+    if shape[-2] is not None and shape[-2] > sequence_length:
+        raise ShapeError(f"{layer}: a sequence of {shape[-2]} is longer than sequence_length {sequence_length}")
+
+
+@hub("PositionEmbedding")
+class PositionEmbeddingSpec(LayerSpec):
+    # position_embedding.py build(): embeddings (sequence_length, features). Output: the input.
+    layer = "PositionEmbedding"
+
+    def _shape(self, config, input_shapes):
+        shape = single_input(input_shapes, self.layer)
+        if len(shape) < 3:
+            raise ShapeError(f"{self.layer} expects (batch, sequence, features), got {fmt_shape(shape)}")
+        _positions_fit(shape, int(config["sequence_length"]), self.layer)
+        return shape
+
+    def output_shapes(self, config, input_shapes):
+        return [self._shape(config, input_shapes)]
+
+    def weights(self, config, input_shapes):
+        shape = self._shape(config, input_shapes)
+        if shape[-1] is None:
+            raise ShapeError(f"{self.layer}: the feature dimension must be known, got {fmt_shape(shape)}")
+        return [WeightSpec("embeddings", (int(config["sequence_length"]), shape[-1]))]
+
+    def formula(self, config, input_shapes):
+        (w,) = self.weights(config, input_shapes)
+        return f"{w.shape[0]}·{w.shape[1]} = {w.size}"
+
+
+@hub("TokenAndPositionEmbedding")
+class TokenAndPositionEmbeddingSpec(_Composite):
+    # token_and_position_embedding.py: a ReversibleEmbedding(vocabulary_size, embedding_dim,
+    # tie_weights) and a PositionEmbedding(sequence_length) on its output. Output: (*input, embedding_dim).
+    layer = "TokenAndPositionEmbedding"
+
+    def output_shapes(self, config, input_shapes):
+        return [self.parts(config, input_shapes)[-1].input_shapes[0]]
+
+    def parts(self, config, input_shapes):
+        shape = single_input(input_shapes, self.layer)
+        token = _sub(
+            config, input_dim=int(config["vocabulary_size"]), output_dim=int(config["embedding_dim"]),
+            tie_weights=config.get("tie_weights", True),
+        )
+        embedded = shape + (int(config["embedding_dim"]),)
+        position = _sub(config, sequence_length=int(config["sequence_length"]))
+        return [
+            Part("token_embedding", "keras_hub>ReversibleEmbedding", token, [shape]),
+            Part("position_embedding", "keras_hub>PositionEmbedding", position, [embedded]),
+        ]
+
+
+# ---- weightless encodings and biases, and the rest ------------------------------------------
+
+
+@hub("SinePositionEncoding")
+class SinePositionEncodingSpec(LayerSpec):
+    # sine_position_encoding.py: sin/cos of (sequence, features), broadcast to the input. No weights.
+    def output_shapes(self, config, input_shapes):
+        shape = single_input(input_shapes, "SinePositionEncoding")
+        if len(shape) < 3:
+            raise ShapeError(f"SinePositionEncoding expects (batch, sequence, features), got {fmt_shape(shape)}")
+        return [shape]
+
+
+@hub("RotaryEmbedding")
+class RotaryEmbeddingSpec(LayerSpec):
+    # rotary_embedding.py call(): sequence_axis and feature_axis within the rank and distinct; the
+    # rotated feature dimension even. No weights; output: the input.
+    def output_shapes(self, config, input_shapes):
+        shape = single_input(input_shapes, "RotaryEmbedding")
+        rank = len(shape)
+        axes = []
+        for key, default in (("sequence_axis", 1), ("feature_axis", -1)):
+            axis = int(config.get(key, default))
+            if not -rank <= axis < rank:
+                raise ShapeError(f"RotaryEmbedding: {key} {axis} is out of range for input {fmt_shape(shape)}")
+            axes.append(axis % rank)
+        if axes[0] == axes[1]:
+            raise ShapeError("RotaryEmbedding: sequence_axis and feature_axis must be different")
+        features = shape[axes[1]]
+        if features is not None and features % 2:
+            raise ShapeError(f"RotaryEmbedding: the rotary (feature) dimension must be even, got {features}")
+        return [shape]
+
+
+@hub("AlibiBias")
+class AlibiBiasSpec(LayerSpec):
+    # alibi_bias.py call(): attention scores (batch, heads, query, key) plus a fixed bias. No weights.
+    def output_shapes(self, config, input_shapes):
+        shape = single_input(input_shapes, "AlibiBias")
+        if len(shape) != 4:
+            raise ShapeError(f"AlibiBias expects attention scores (batch, heads, query, key), got {fmt_shape(shape)}")
+        return [shape]
+
+
+@hub("RMSNormalization")
+class HubRMSNormalizationSpec(LayerSpec):
+    # rms_normalization.py __init__(input_dim): scale (input_dim,), multiplied in by broadcasting on
+    # the last axis; output: the input's shape, its last axis broadcast against input_dim
+    def output_shapes(self, config, input_shapes):
+        shape = single_input(input_shapes, "RMSNormalization")
+        dim, last = int(config["input_dim"]), shape[-1] if shape else None
+        if not shape or last not in (None, 1, dim) and dim != 1:
+            raise ShapeError(f"RMSNormalization(input_dim={dim}) cannot scale an input {fmt_shape(shape)}")
+        return [_with_last(shape, dim) if last == 1 else shape]
+
+    def weights(self, config, input_shapes):
+        return [WeightSpec("scale", (int(config["input_dim"]),))]
+
+
+@hub("CachedMultiHeadAttention")
+class CachedMultiHeadAttentionSpec(MultiHeadAttentionSpec):
+    # cached_multi_head_attention.py: keras.layers.MultiHeadAttention with a key/value cache in call();
+    # build() and the weights are MultiHeadAttention's
+    pass

@@ -1,0 +1,135 @@
+"""Larq layers (larq 0.14.0, on Keras 2 / tf_keras): the float layers they subclass.
+
+Larq's quantizers (input_quantizer, kernel_quantizer, depthwise_/pointwise_quantizer: "ste_sign",
+{"class_name": "DoReFa", ...}) wrap the kernel in a QuantizedVariable and add no weight; `pad_values`
+builds the conv on the padded input with 'valid' padding, which gives the same kernel and the same
+'same' output. So each spec is the float spec under the Larq class name (larq/layers.py,
+layers_base.py). Keras 3 has no LocallyConnected layers: their specs follow tf_keras
+layers/locally_connected/locally_connected{1,2}d.py.
+"""
+
+from __future__ import annotations
+
+from modelaudit.infer import conv, core
+from modelaudit.infer.conv import data_format, join_channels, split_channels
+from modelaudit.infer.registry import (
+    LayerSpec,
+    ShapeError,
+    WeightSpec,
+    as_tuple,
+    fmt_shape,
+    prod,
+    register,
+    require_rank,
+    single_input,
+    use_bias,
+)
+
+
+def _alias(base: type, class_name: str) -> type:
+    return register(class_name)(type(f"{class_name}Spec", (base,), {"name": class_name}))
+
+
+_alias(core.DenseSpec, "QuantDense")
+_alias(conv.Conv1DSpec, "QuantConv1D")
+_alias(conv.Conv2DSpec, "QuantConv2D")
+_alias(conv.Conv3DSpec, "QuantConv3D")
+_alias(conv.Conv2DTransposeSpec, "QuantConv2DTranspose")
+_alias(conv.Conv3DTransposeSpec, "QuantConv3DTranspose")
+_alias(conv.DepthwiseConv2DSpec, "QuantDepthwiseConv2D")
+_alias(conv.SeparableConv1DSpec, "QuantSeparableConv1D")
+_alias(conv.SeparableConv2DSpec, "QuantSeparableConv2D")
+
+
+# ---- LocallyConnected1D / 2D (tf_keras) -------------------------------------------------------
+
+
+def _local_length(n, kernel: int, stride: int, pad: str):
+    """tf_keras conv_utils.conv_output_length (dilation 1)."""
+    if n is None:
+        return None
+    if pad == "valid":
+        n = n - kernel + 1
+    elif pad != "same":
+        raise ShapeError(f"LocallyConnected: padding must be 'valid' or 'same', got {pad!r}")
+    return (n + stride - 1) // stride
+
+
+def _connections(n: int, out: int, kernel: int, stride: int, pad: str) -> int:
+    """(output position, input position) pairs along one axis: conv_utils.conv_connected_inputs,
+    the sparse kernel of implementation 3."""
+    left, right = kernel // 2, kernel - kernel // 2
+    total = 0
+    for o in range(out):
+        center = o * stride + (left if pad == "valid" else 0)
+        total += max(0, min(n, center + right) - max(0, center - left))
+    return total
+
+
+class LocallyConnectedSpec(LayerSpec):
+    # build(): implementation 1 kernel (positions, prod(kernel)·in, filters); 2 a dense masked kernel
+    # spatial + (in,) + out_spatial + (filters,) (channels_first: (in,) + spatial + (filters,) +
+    # out_spatial); 3 a sparse kernel, one value per connection. bias out_spatial + (filters,).
+    rank = 1
+    name = "LocallyConnected1D"
+
+    def _geometry(self, config, input_shapes):
+        shape = single_input(input_shapes, self.name)
+        require_rank(shape, self.rank + 2, self.name)
+        fmt = data_format(config)
+        spatial, channels = split_channels(shape, fmt)
+        kernel = as_tuple(config.get("kernel_size"), self.rank)
+        strides = as_tuple(config.get("strides") or 1, self.rank)
+        pad = str(config.get("padding") or "valid").lower()
+        out = tuple(_local_length(n, k, s, pad) for n, k, s in zip(spatial, kernel, strides))
+        return shape, fmt, spatial, channels, kernel, strides, pad, out
+
+    def output_shapes(self, config, input_shapes):
+        shape, fmt, _, _, _, _, _, out = self._geometry(config, input_shapes)
+        return [join_channels(shape[0], out, int(config["filters"]), fmt)]
+
+    def _kernel_shape(self, config, geometry) -> tuple:
+        shape, fmt, spatial, channels, kernel, strides, pad, out = geometry
+        filters = int(config["filters"])
+        implementation = int(config.get("implementation") or 1)
+        if implementation == 1:
+            return (prod(out), prod(kernel) * channels, filters)
+        if implementation == 2:
+            if fmt == "channels_first":
+                return (channels,) + spatial + (filters,) + out
+            return spatial + (channels,) + out + (filters,)
+        if implementation == 3:
+            pairs = prod(_connections(n, o, k, s, pad) for n, o, k, s in zip(spatial, out, kernel, strides))
+            return (pairs * channels * filters,)
+        raise ShapeError(f"{self.name}: implementation must be 1, 2 or 3, got {implementation}")
+
+    def weights(self, config, input_shapes):
+        geometry = self._geometry(config, input_shapes)
+        shape, _, spatial, channels, _, _, _, out = geometry
+        if channels is None or None in spatial:
+            raise ShapeError(f"{self.name} needs known input dimensions to build its kernel, got {fmt_shape(shape)}")
+        if any(d <= 0 for d in out):
+            raise ShapeError(f"{self.name}: the kernel leaves no output position on input {fmt_shape(shape)}")
+        filters = int(config["filters"])
+        specs = [WeightSpec("kernel", self._kernel_shape(config, geometry))]
+        if use_bias(config):
+            specs.append(WeightSpec("bias", out + (filters,)))
+        return specs
+
+    def macs(self, config, input_shapes, output_shapes):
+        # each output position has its own kernel: one product per kernel tap, input channel, filter
+        _, _, _, channels, kernel, _, _, out = self._geometry(config, input_shapes)
+        positions = prod(out)
+        if positions is None or channels is None:
+            return None
+        return positions * prod(kernel) * int(channels) * int(config["filters"])
+
+
+@register("LocallyConnected1D", "QuantLocallyConnected1D")
+class LocallyConnected1DSpec(LocallyConnectedSpec):
+    rank, name = 1, "LocallyConnected1D"
+
+
+@register("LocallyConnected2D", "QuantLocallyConnected2D")
+class LocallyConnected2DSpec(LocallyConnectedSpec):
+    rank, name = 2, "LocallyConnected2D"

@@ -1,0 +1,68 @@
+"""QKeras layers (qkeras 0.9.0, on Keras 2 / tf_keras): the float layers they subclass, plus known extras.
+
+QKeras's quantizers (`kernel_quantizer: "quantized_bits(4,0,1)"` strings or serialized objects) only
+change the values the layer computes with: they add no saved weight (BaseQuantizer hides its own
+variables from `layer.weights`), so each spec is the float spec under the QKeras class name. The
+folded layers (QConv2DBatchnorm, QDepthwiseConv2DBatchnorm) add a BatchNormalization's weights and a
+scalar int64 training-step counter. Formulas: qkeras/qlayers.py, qconvolutional.py, qnormalization.py,
+qpooling.py, qconv2d_batchnorm.py, qdepthwiseconv2d_batchnorm.py.
+"""
+
+from __future__ import annotations
+
+from modelaudit.infer import conv, core, normalization, pooling, registry
+from modelaudit.infer.registry import LayerSpec, WeightSpec, register
+
+
+def _alias(base: type, class_name: str) -> type:
+    """`class_name` computed as `base` computes, its messages naming `class_name`."""
+    return register(class_name)(type(f"{class_name}Spec", (base,), {"name": class_name}))
+
+
+def _float(class_name: str) -> type:
+    """The spec class Keras's own float layer of that name is registered with."""
+    return type(registry.SPECS[class_name])
+
+
+_alias(core.DenseSpec, "QDense")
+_alias(conv.Conv1DSpec, "QConv1D")
+_alias(conv.Conv2DSpec, "QConv2D")
+_alias(conv.Conv2DTransposeSpec, "QConv2DTranspose")
+_alias(conv.DepthwiseConv2DSpec, "QDepthwiseConv2D")
+_alias(conv.SeparableConv1DSpec, "QSeparableConv1D")
+_alias(conv.SeparableConv2DSpec, "QSeparableConv2D")
+_alias(normalization.BatchNormalizationSpec, "QBatchNormalization")
+_alias(_float("AveragePooling2D"), "QAveragePooling2D")
+_alias(_float("GlobalAveragePooling2D"), "QGlobalAveragePooling2D")
+
+
+@register("QActivation")
+class QActivationSpec(LayerSpec):
+    # an element-wise quantizer (quantized_relu, quantized_bits ...): same shape, no weights
+    pass
+
+
+class _FoldedBatchnorm:
+    """qconv2d_batchnorm.py build(): the conv's weights, then its BatchNormalization (built on the
+    conv's output, with the layer's own axis / center / scale) and `iteration` (int64, shape ())."""
+
+    def weights(self, config, input_shapes):
+        specs = super().weights(config, input_shapes)
+        out = self.output_shapes(config, input_shapes)
+        bn = normalization.BatchNormalizationSpec().weights(config, out)
+        trainable = [w for w in bn if w.trainable]
+        moving = [w for w in bn if not w.trainable]
+        return specs + trainable + [WeightSpec("iteration", (), trainable=False)] + moving
+
+    def formula(self, config, input_shapes):
+        return None
+
+
+@register("QConv2DBatchnorm")
+class QConv2DBatchnormSpec(_FoldedBatchnorm, conv.Conv2DSpec):
+    name = "QConv2DBatchnorm"
+
+
+@register("QDepthwiseConv2DBatchnorm")
+class QDepthwiseConv2DBatchnormSpec(_FoldedBatchnorm, conv.DepthwiseConv2DSpec):
+    name = "QDepthwiseConv2DBatchnorm"
