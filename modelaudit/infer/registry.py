@@ -31,6 +31,7 @@ FAMILIES = (
     "preprocessing",
     "applications",
     "tf_ops",
+    "keras_hub",
     "qkeras",
     "larq",
 )
@@ -140,7 +141,9 @@ def spec_for(layer) -> Optional[LayerSpec]:
         from modelaudit.infer import tf_ops
 
         return tf_ops.spec_for_op(layer)
-    return get(layer.class_name)
+    # a registered class ("keras_hub>TransformerEncoder") is looked up by the name it registered
+    registered = get(layer.registered_name) if layer.registered_name else None
+    return registered or get(layer.class_name)
 
 
 def known_classes() -> list[str]:
