@@ -17,10 +17,13 @@ def normalize_dtype(dtype):
     if isinstance(dtype, dict):
         config = dtype.get("config")
         name = config.get("name") if isinstance(config, dict) else None
+        if name is None and isinstance(config, dict):  # a quantized policy names the one it came from
+            name = config.get("source_name")
     else:
         name = dtype
     if not isinstance(name, str):
         return None, None
+    name = name.rpartition("_from_")[2]  # "int8_from_mixed_bfloat16" computes in bfloat16
     if name.startswith("mixed_"):
         return "float32", name[len("mixed_"):]
     return name, name

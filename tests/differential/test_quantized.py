@@ -198,3 +198,21 @@ def test_tampered_quantized_kernel_is_a_shape_mismatch(quantized, tmp_path):
                     if f.severity.value != "info"]
         assert [(f.code, f.layer) for f in findings] == [("MA101", "hidden")], [f.message for f in findings]
         assert str(bad) in findings[0].message and str(packed) in findings[0].message
+
+
+def test_quantized_softmax_head_under_mixed_precision_still_draws_ma210(tmp_path):
+    """A quantized policy computes in the dtype of the policy it came from: MA210 reads that one."""
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        inp = keras.Input((6,))
+        out = L.Dense(3, activation="softmax", name="head")(L.Dense(8, activation="relu")(inp))
+        model = keras.Model(inp, out)
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+        _quantize_quietly(model, "int8")
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert model.get_layer("head").dtype_policy.compute_dtype == "bfloat16"
+    path = str(tmp_path / "mixed_int8.keras")
+    keras.saving.save_model(model, path)
+    findings = [(f.code, f.layer) for f in modelaudit.audit(path).findings if f.severity.value != "info"]
+    assert findings == [("MA210", "head")]
