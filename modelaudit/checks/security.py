@@ -479,6 +479,33 @@ class CustomObject(_SightingRule):
     summary = "A custom class or function: loading needs user code"
     kinds = ("custom",)
 
+    def check(self, model) -> Iterator:
+        # One finding per custom class, however many layers and slots name it: a QKeras model names
+        # its quantizer and constraint classes in every layer, and one line says what there is to know.
+        groups: dict[str, list[Sighting]] = {}
+        for s in scan(model).sightings:
+            if s.kind in self.kinds:
+                groups.setdefault(s.subject, []).append(s)
+        for subject, seen in groups.items():
+            first = seen[0]
+            if len(seen) == 1:
+                yield self.finding(first.layer, first.message, first.severity)
+            else:
+                yield self.finding(first.layer, _grouped(subject, seen), first.severity)
+
+
+def _grouped(subject: str, seen: list) -> str:
+    """`subject`, N times in M layers: a, b, c and K more (first at `location`): why."""
+    layers = list(dict.fromkeys(s.layer for s in seen if s.layer))
+    where = f"{len(seen)} times"
+    if layers:
+        shown = ", ".join(layers[:GROUP_SHOWN]) + (f" and {len(layers) - GROUP_SHOWN} more" if len(layers) > GROUP_SHOWN else "")
+        where += f" in {len(layers)} layer{'s' if len(layers) != 1 else ''} ({shown})"
+    return f"{subject}, {where}, first at `{seen[0].location or '(root)'}`: {seen[0].detail}"
+
+
+GROUP_SHOWN = 3  # layers named in a grouped MA407 line
+
 
 # -- the container --
 

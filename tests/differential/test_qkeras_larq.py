@@ -121,3 +121,36 @@ def test_locally_connected_agrees_with_tf_keras(rank, kwargs, shape):
 
     layer = getattr(tf_keras.layers, f"LocallyConnected{rank}")(**kwargs)
     check_layer_keras2(layer, [shape])
+
+
+def _library_classes(path: Path, library: str) -> set:
+    """Every (module, class) of the library that the saved config names, found by a walk of our own."""
+    import zipfile
+
+    import h5py
+
+    if path.suffix == ".keras":
+        with zipfile.ZipFile(path) as z:
+            config = json.loads(z.read("config.json"))
+    else:
+        with h5py.File(path, "r") as f:
+            config = json.loads(f.attrs["model_config"])
+    found, stack = set(), [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if str(node.get("module") or "").startswith(library + "."):
+                found.add(f"{node['module']}.{node['class_name']}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def test_custom_objects_are_reported_once_per_class(fixture):
+    path, _ = fixture
+    library = path.parent.name
+    classes = _library_classes(path, library)
+    custom = [f for f in modelaudit.audit(str(path)).files[0].findings if f.code == "MA407"]
+    named = [next(c for c in classes if f"`{c}`" in f.message) for f in custom]
+    assert sorted(named) == sorted(classes)
