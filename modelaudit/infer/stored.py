@@ -41,6 +41,10 @@ def split(weights: Iterable[Weight], class_name: Optional[str] = None) -> tuple[
 def is_trainable(weight: Weight, class_name: Optional[str], groups: dict) -> bool:
     if weight.trainable is not None:
         return weight.trainable
+    # an integer variable takes no gradient: Keras's layers create them trainable=False (keras_hub's
+    # CLIP and SigLIP position ids, a quantized layer's int8 kernel)
+    if str(weight.dtype).startswith(("int", "uint", "bool")):
+        return False
     head, _, last = weight.path.rpartition("/")
     if last.split(":", 1)[0] in NON_TRAINABLE_NAMES:
         return False

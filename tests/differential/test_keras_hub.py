@@ -150,6 +150,13 @@ def _backbones():
         stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
         image_shape=(32, 32, 3),
     )
+    # their integer position ids are non-trainable variables, named only by position in the file
+    yield "clip_vision", hub.CLIPVisionEncoder(
+        patch_size=4, hidden_dim=8, num_layers=1, num_heads=2, intermediate_dim=16, image_shape=(8, 8, 3)
+    )
+    yield "siglip_vision", hub.SigLIPVisionEncoder(
+        patch_size=4, hidden_dim=8, num_layers=1, num_heads=2, intermediate_dim=16, image_shape=(8, 8, 3)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +171,7 @@ def backbones(tmp_path_factory):
     keras.backend.clear_session()
 
 
-@pytest.mark.parametrize("name", ["bert", "gpt2", "bert_classifier", "resnet"])
+@pytest.mark.parametrize("name", ["bert", "gpt2", "bert_classifier", "resnet", "clip_vision", "siglip_vision"])
 def test_backbone_reads_as_opaque_with_keras_totals(backbones, name):
     model, path = backbones[name]
     graph = formats.read(path)
