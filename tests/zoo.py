@@ -130,3 +130,84 @@ def save_all(name: str, model, folder: str, keras2: bool) -> dict[str, str]:
         keras.saving.save_model(model, path)
         out["keras-h5"] = path
     return out
+
+
+# ---- zoo models for tests/differential/test_zoo.py (lookups, wrapped models, mask ops) -----------
+# Each builder takes the Keras module. tf_keras 2.21's adapt() fails in this environment
+# ('VocabWeightHandler' has no attribute 'name'), so its lookups get their vocabularies as arguments.
+
+TEXTS = ["the cat sat", "the dog ran", "a cat and a dog"]
+
+
+def lookup_layers(k):
+    """Every lookup and categorical encoder, each output mode used somewhere; Keras 3's adapted."""
+    import numpy as np
+
+    L = k.layers
+    adapt = k.__name__ == "keras"
+    words = {} if adapt else {"vocabulary": ["the", "cat", "sat", "dog"]}
+    text = k.Input((), dtype="string", name="text")
+    tokens = L.TextVectorization(max_tokens=12, output_sequence_length=5, **words)
+    bag = L.TextVectorization(output_mode="multi_hot", ngrams=2, **words)
+    # tf_keras's TF-IDF weights have shape (None,), which the zoo's size sums cannot take:
+    # test_specs_lookup.py checks that layer in tf_keras
+    tfidf = L.TextVectorization(output_mode="tf_idf" if adapt else "count", **words)
+    if adapt:
+        for layer in (tokens, bag, tfidf):
+            layer.adapt(np.array(TEXTS))
+    x = L.GlobalAveragePooling1D()(L.Embedding(12, 4)(tokens(text)))
+    colour = k.Input((1,), dtype="string", name="colour")
+    ids = k.Input((1,), dtype="int64", name="ids")
+    num = k.Input((1,), name="num")
+    parts = [
+        x, bag(text), tfidf(text),
+        L.StringLookup(vocabulary=["red", "green", "blue"], output_mode="one_hot", num_oov_indices=2)(colour),
+        L.StringLookup(vocabulary=["red", "green"], output_mode="count", max_tokens=6, pad_to_max_tokens=True)(colour),
+        L.IntegerLookup(vocabulary=[3, 5, 7], output_mode="multi_hot", mask_token=0)(ids),
+        L.Flatten()(L.Embedding(6, 2)(L.IntegerLookup(vocabulary=[3, 5, 7])(ids))),
+        L.Hashing(num_bins=6, output_mode="one_hot")(colour),
+        L.CategoryEncoding(num_tokens=8, output_mode="count")(ids),
+        L.HashedCrossing(num_bins=5, output_mode="one_hot")([colour, ids]),
+        L.Discretization(bin_boundaries=[0.0, 1.0, 2.0], output_mode="one_hot")(num),
+        L.Discretization(bin_boundaries=[0.5], output_mode="multi_hot")(num),
+    ]
+    out = L.Dense(1)(L.Concatenate()(parts))
+    return k.Model({"text": text, "colour": colour, "ids": ids, "num": num}, out, name="lookup_layers")
+
+
+def wrapped_models(k):
+    """TimeDistributed over a small CNN Sequential, a Functional, a frozen Sequential without Input."""
+    L = k.layers
+    frame_cnn = k.Sequential(
+        [k.Input((8, 8, 1)), L.Conv2D(2, 3), L.BatchNormalization(), L.MaxPooling2D(), L.Flatten(), L.Dense(3)],
+        name="frame_cnn",
+    )
+    step_in = k.Input((3,))
+    step = k.Model(step_in, L.Dense(2, name="step_out")(L.Dense(5)(step_in)), name="step_model")
+    frozen = k.Sequential([L.Dense(4), L.LayerNormalization()], name="frozen_steps")
+    frozen.trainable = False
+    frames = k.Input((4, 8, 8, 1))
+    x = L.TimeDistributed(frame_cnn, name="per_frame")(frames)
+    x = L.TimeDistributed(step, name="per_step")(x)
+    x = L.TimeDistributed(frozen, name="frozen_per_step")(x)
+    return k.Model(frames, L.LSTM(2)(x), name="wrapped_models")
+
+
+def mask_ops(k):
+    """Keras 3 op nodes of masking code: not_equal, comparisons, logical ops, where, cast."""
+    L, ops = k.layers, k.ops
+    tok = k.Input((6,), dtype="int32")
+    keep = ops.not_equal(tok, 0)
+    mixed = ops.logical_and(ops.logical_or(keep, ops.equal(tok, 3)),
+                            ops.logical_not(ops.logical_and(ops.less(tok, 5), ops.greater(tok, 1))))
+    mixed = ops.logical_or(mixed, ops.logical_and(ops.less_equal(tok, 2), ops.greater_equal(tok, 9)))
+    weight = ops.cast(mixed, "float32")
+    weight = ops.where(keep, weight, ops.zeros_like(weight))
+    seq = L.LSTM(3)(L.Embedding(20, 4, mask_zero=True)(tok))
+    anyk = ops.cast(ops.any(keep, axis=-1, keepdims=True), "float32")
+    return k.Model(tok, L.Concatenate()([seq, weight, anyk]), name="mask_ops")
+
+
+# For test_zoo.py: built with both Keras, and with Keras 3 only (classes or ops tf_keras lacks).
+ZOO_BOTH = [lookup_layers, wrapped_models]
+ZOO_KERAS3_ONLY = [mask_ops]

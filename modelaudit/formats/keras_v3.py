@@ -16,6 +16,7 @@ from dataclasses import replace
 from modelaudit.errors import ModelReadError
 from modelaudit.formats import h5guard, json_config
 from modelaudit.formats.manifest import attach, generic_keys
+from modelaudit.formats.tfmot_aliases import drop_aliases
 from modelaudit.graph import Layer, ModelGraph, SourceFacts, Weight
 
 CONFIG = "config.json"
@@ -224,10 +225,13 @@ def attach_generic(graph: ModelGraph, datasets: dict) -> ModelGraph:
         base = "/".join(f"layers/{k}" for k in container + (key,))
         if is_model:
             return tuple(by_prefix.pop(f"{base}/vars", ()))
+        # a tfmot wrapper's copies of its wrapped layer's variables (formats/tfmot_aliases.py)
+        own, inner = by_prefix.get(f"{base}/vars", []), by_prefix.get(f"{base}/layer/vars", [])
+        once = drop_aliases(layer.class_name, _by_position(own), _by_position(inner)) if own and inner else None
         found = []
         for prefix in below.get(base, ()):
             found.extend(by_prefix.pop(prefix, ()))
-        return tuple(found)
+        return tuple(found) if once is None else tuple(once)
 
     graph = attach(graph, lookup, generic_keys)
     # A subclassed (opaque) model keeps its variables under its own attribute names; the optimizer's
@@ -235,6 +239,16 @@ def attach_generic(graph: ModelGraph, datasets: dict) -> ModelGraph:
     owned = (lambda p: not p.startswith("optimizer")) if graph.opaque else (lambda p: p.startswith("layers/"))
     leftover = [w for prefix, ws in by_prefix.items() if owned(prefix) for w in ws]
     return replace(graph, unassigned_weights=tuple(leftover)) if leftover else graph
+
+
+def _by_position(weights: list[Weight]) -> list[Weight]:
+    """A group's variables in the order Keras listed them (vars/10 sorts before vars/2 in the file)."""
+
+    def position(w: Weight) -> int:
+        last = w.path.rpartition("/")[2]
+        return int(last) if last.isdigit() else -1
+
+    return sorted(weights, key=position)
 
 
 def _model_owned(graph: ModelGraph, path: str) -> bool:

@@ -68,7 +68,10 @@ def _attach(graph: ModelGraph, model) -> ModelGraph:
 def _weight(variable) -> Weight:
     path = getattr(variable, "path", None) or getattr(variable, "name", "")
     dtype = getattr(variable, "dtype", "float32")
-    return Weight(path=str(path), shape=tuple(int(d) for d in variable.shape), dtype=str(getattr(dtype, "name", dtype)))
+    shape = tuple(variable.shape)
+    if None in shape:  # tf_keras's TF-IDF weights are a tf.Variable of shape (None,): its value has one
+        shape = tuple(variable.numpy().shape)
+    return Weight(path=str(path), shape=tuple(int(d) for d in shape), dtype=str(getattr(dtype, "name", dtype)))
 
 
 def _jsonable(obj):

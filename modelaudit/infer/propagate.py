@@ -223,6 +223,14 @@ def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], train
     return outputs, inputs, tuple(totals)
 
 
+def propagate_submodel(graph: ModelGraph, input_shapes: list) -> tuple[list, list[LayerResult]]:
+    """A model held in a layer's config (TimeDistributed(Sequential)) fed `input_shapes`:
+    (its output shapes, the rows of its layers at every depth)."""
+    rows: list[LayerResult] = []
+    outputs, _, _ = _walk(graph, "", 1, list(input_shapes), True, rows)
+    return outputs, rows
+
+
 INPUT_UNKNOWN = "its input shape is unknown"
 NO_INPUT = "the file records no input tensor for its call"
 
@@ -330,9 +338,15 @@ def _account(result: LayerResult, layer: Layer, spec, shapes, expected, trainabl
         else:
             result.non_trainable_params += w.size
     if layer.weights is not None:
-        stored = [w for w in layer.weights if not _ignored_stored(w)]
+        uncounted = spec.uncounted_variables(layer.config)
+        stored = [w for w in layer.weights if not _ignored_stored(w) and _variable_name(w) not in uncounted]
         result.stored_params = sum(w.size for w in stored)
         result.weight_issues = compare_weights(expected, stored)
+
+
+def _variable_name(weight: Weight) -> str:
+    # "layers/text_vectorization/vars/idf_weights" (Keras 3), "model_weights/lookup/Variable:0" (.h5)
+    return weight.path.rpartition("/")[2].split(":", 1)[0]
 
 
 def _macs(spec, layer, shapes, outs):

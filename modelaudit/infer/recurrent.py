@@ -8,6 +8,8 @@ products are not multiply-accumulates of a weight matrix.
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass
 from typing import Optional
 
@@ -196,10 +198,70 @@ class RNNSpec(RecurrentSpec):
 
 
 def _inner_spec(class_name: str, wrapper: str) -> LayerSpec:
+    if class_name in MODEL_CLASSES:
+        return _InnerModelSpec(wrapper)
     spec = registry.get(class_name)
     if spec is None:
         raise NotImplementedError(f"{wrapper}: no spec for the wrapped layer class {class_name!r}")
     return spec
+
+
+MODEL_CLASSES = ("Sequential", "Functional", "Model")
+
+
+class _InnerModelSpec(LayerSpec):
+    """A Sequential or Functional model wrapped as a layer (TimeDistributed(cnn)): its graph is read
+    from the wrapper's config and propagated like a nested model; its weights are its layers'."""
+
+    def __init__(self, wrapper: str):
+        self.wrapper = wrapper
+
+    def output_shapes(self, config, input_shapes):
+        return list(_inner_model(self.wrapper, config, input_shapes)[0])
+
+    def weights(self, config, input_shapes):
+        return list(_inner_model(self.wrapper, config, input_shapes)[1])
+
+    def macs(self, config, input_shapes, output_shapes):
+        return _inner_model(self.wrapper, config, input_shapes)[2]
+
+
+def _inner_model(wrapper: str, config: dict, input_shapes) -> tuple:
+    # Cached by content: output_shapes, weights and macs each ask, and a wrapper nested in a
+    # wrapped model would otherwise propagate its inner model once per question at every depth.
+    key = json.dumps(config, sort_keys=True, default=str)
+    return _inner_model_cached(wrapper, key, tuple(tuple(s) for s in input_shapes))
+
+
+@functools.lru_cache(maxsize=64)
+def _inner_model_cached(wrapper: str, key: str, input_shapes: tuple) -> tuple:
+    from modelaudit.errors import ModelReadError
+    from modelaudit.formats.json_config import graph_from_config
+    from modelaudit.infer.propagate import propagate_submodel
+
+    config = json.loads(key)
+    try:
+        graph = graph_from_config({"class_name": "Functional" if "input_layers" in config else "Sequential",
+                                   "config": config}, format="wrapped")
+    except ModelReadError as exc:
+        raise NotImplementedError(f"{wrapper}: its wrapped model cannot be read: {exc}") from None
+    outputs, rows = propagate_submodel(graph, list(input_shapes))
+    weights, macs = [], 0
+    for row in rows:
+        if row.layer.submodel is not None or row.layer.class_name == "InputLayer":
+            continue
+        if row.shape_error:
+            raise ShapeError(f"{wrapper}: in its wrapped model, layer '{row.path}': {row.shape_error}")
+        if not row.recomputed or row.expected_weights is None:
+            raise NotImplementedError(f"{wrapper}: layer '{row.path}' of its wrapped model is not recomputed "
+                                      f"({row.unknown_reason})")
+        live = row.trainable_params > 0  # 0 when the layer (or a model holding it) is frozen
+        weights += [WeightSpec(f"{row.path}/{w.name}", tuple(w.shape), w.trainable and live)
+                    for w in row.expected_weights]
+        macs = None if macs is None or row.macs is None else macs + row.macs
+    if any(o is None for o in outputs):
+        raise NotImplementedError(f"{wrapper}: the output shape of its wrapped model is unknown")
+    return tuple(tuple(o) for o in outputs), tuple(weights), macs
 
 
 def _inner_weights(spec: LayerSpec, config: dict, input_shapes, prefix: str = "") -> list[WeightSpec]:

@@ -31,6 +31,7 @@ FAMILIES = (
     "preprocessing",
     "applications",
     "tf_ops",
+    "tfmot",
     "keras_hub",
     "qkeras",
     "larq",

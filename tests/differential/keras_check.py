@@ -57,16 +57,18 @@ def check_layer(layer, input_shapes, *, call_kwargs=None):
     return ours_shapes, ours_weights
 
 
-def check_layer_keras2(layer, input_shapes):
+def check_layer_keras2(layer, input_shapes, *, dtype=None):
     """The same comparison for a Keras 2 layer (tf_keras), whose config uses the Keras 2 dialect.
 
     Keras 2 configs pass through `formats.dialects.normalize_layer_config` first, as the readers do.
+    tf_keras runs the layer on its symbolic inputs: `dtype` gives them the one it computes on
+    ("string" for a StringLookup).
     """
     import tf_keras
 
     from modelaudit.formats.dialects import normalize_layer_config
 
-    inputs = [tf_keras.Input(batch_shape=s) for s in input_shapes]
+    inputs = [tf_keras.Input(batch_shape=s, dtype=dtype) for s in input_shapes]
     out = layer(inputs[0] if len(inputs) == 1 else inputs)
     outs = out if isinstance(out, (list, tuple)) else [out]
     keras_shapes = [_shape(t.shape) for t in outs]
