@@ -99,6 +99,11 @@ class LayerSpec:
         """How the parameter count was computed, in words a person checks by hand."""
         return None
 
+    def uncounted_variables(self, config: dict) -> frozenset:
+        """Names of variables the layer saves but Keras's count_params() leaves out (a TF-IDF
+        lookup's idf_weights, a plain tf.Variable): the stored-weight comparison passes over them."""
+        return frozenset()
+
 
 SPECS: dict[str, LayerSpec] = {}
 _loaded = False

@@ -31,6 +31,7 @@ from modelaudit import formats  # noqa: E402
 from modelaudit.formats import live  # noqa: E402
 from modelaudit.infer import registry  # noqa: E402
 from modelaudit.infer.propagate import propagate  # noqa: E402
+from tests import zoo as reader_zoo  # noqa: E402
 
 K3, K2 = "k3", "k2"
 
@@ -526,6 +527,9 @@ BOTH = [
     normalization_family, embedding_masking, lambda_layer, applications_blocks, sequential_cnn, sequential_built,
 ]
 KERAS3_ONLY = [adaptive_pooling, preprocessing_channels_first]  # classes or arguments tf_keras lacks
+# lookups, wrapped models and mask ops, built in tests/zoo.py
+BOTH += reader_zoo.ZOO_BOTH
+KERAS3_ONLY += reader_zoo.ZOO_KERAS3_ONLY
 
 ZOO = [(f"k3-{f.__name__}", K3, f) for f in BOTH + KERAS3_ONLY] + [(f"k2-{f.__name__}", K2, f) for f in BOTH]
 BY_ID = {id_: (flavour, builder) for id_, flavour, builder in ZOO}
