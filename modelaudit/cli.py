@@ -245,6 +245,13 @@ def summary(
 
     if format not in ("text", "json", "markdown"):
         raise _fail(f"unknown format {format!r} (choose from text, json, markdown)")
+    from modelaudit import config as config_mod
+    from modelaudit.errors import ConfigError
+
+    try:
+        config_mod.load()  # its layer-specs (a team's own specs) recompute the summary as they do check
+    except ConfigError as exc:
+        raise _fail(str(exc))
     try:
         graph = formats.read(path)
         inferred = recompute(graph)

@@ -15,7 +15,7 @@ from modelaudit.engine import Settings, Severity, all_rules, resolve
 from modelaudit.errors import ConfigError
 
 KEYS = ("select", "extend-select", "ignore", "per-file-ignores", "severity", "fail-on", "scan-weights", "exclude",
-        "extend-exclude", "rules", "policy")
+        "extend-exclude", "rules", "policy", "layer-specs")
 LEVELS = ("error", "warning", "info")
 
 
@@ -71,6 +71,9 @@ def find_pyproject(start: str = ".") -> Optional[str]:
 
 def load(config_file: Optional[str] = None) -> tuple[Settings, Optional[str]]:
     """Settings from --config FILE or the nearest pyproject.toml; defaults when there is none."""
+    from modelaudit import plugins
+
+    plugins.load_entry_points()  # installed spec plugins: a broken one is a config error, before any file
     path = os.fspath(config_file) if config_file else find_pyproject()
     if path is None:
         return Settings(), None
@@ -138,6 +141,11 @@ def settings_from_table(table: dict, source: str = "config") -> Settings:
         s.extend_exclude = globs(table["extend-exclude"], f"{source}: extend-exclude")
     s.rule_options = _rule_options(table.get("rules", {}), source)
     s.policy = _policy(table.get("policy", {}), source)
+    if "layer-specs" in table:
+        # trusted code the configuration names (never a model file): imported once every key is valid
+        from modelaudit import plugins
+
+        plugins.load_layer_specs(plugins.module_names(table["layer-specs"], source), source)
     return s
 
 

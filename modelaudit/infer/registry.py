@@ -130,6 +130,9 @@ def _load_families() -> None:
         except ModuleNotFoundError as exc:  # a family not written yet
             if exc.name != f"modelaudit.infer.{family}":
                 raise
+    from modelaudit import plugins
+
+    plugins.load_entry_points()  # a team's installed specs (entry point group modelaudit.layers)
 
 
 def get(class_name: str) -> Optional[LayerSpec]:
