@@ -449,6 +449,35 @@ class HubRMSNormalizationSpec(LayerSpec):
         return [WeightSpec("scale", (int(config["input_dim"]),))]
 
 
+# ---- image converters ------------------------------------------------------------------------
+
+# image_converter.py and the model-specific subclasses that only set defaults (backbone_cls, dtype,
+# scale/offset); Gemma4's and Qwen3.5's resize by their own rules and are left out.
+IMAGE_CONVERTERS = (
+    "ImageConverter", "BASNetImageConverter", "BLIP2ImageConverter", "CLIPImageConverter",
+    "CSPNetImageConverter", "DFineImageConverter", "DINOV2ImageConverter", "DINOV3ImageConverter",
+    "DeepLabV3ImageConverter", "DeiTImageConverter", "DenseNetImageConverter", "DepthAnythingImageConverter",
+    "EfficientNetImageConverter", "Gemma3ImageConverter", "Gemma3nImageConverter", "HGNetV2ImageConverter",
+    "MetaCLIP2ImageConverter", "MiTImageConverter", "MobileNetImageConverter", "MobileNetV5ImageConverter",
+    "PARSeqImageConverter", "PaliGemmaImageConverter", "ResNetImageConverter", "RetinaNetImageConverter",
+    "SAM3ImageConverter", "SAMImageConverter", "SegFormerImageConverter", "SigLIPImageConverter",
+    "SwinTransformerImageConverter", "T5Gemma2ImageConverter", "VGGImageConverter", "ViTImageConverter",
+    "VideoPrismImageConverter", "XceptionImageConverter",
+)
+
+
+@hub(*IMAGE_CONVERTERS)
+class ImageConverterSpec(LayerSpec):
+    # a keras.layers.Resizing(image_size) when image_size is set, then scale and offset per channel;
+    # no weights. get_config() does not save data_format: a reloaded converter resizes channels_last.
+    def output_shapes(self, config, input_shapes):
+        size = config.get("image_size")
+        if not size:
+            return [single_input(input_shapes, "ImageConverter")]
+        resize = _sub(config, height=int(size[0]), width=int(size[1]), data_format=config.get("data_format"))
+        return [Part("resizing", "Resizing", resize, list(input_shapes)).output_shape()]
+
+
 @hub("CachedMultiHeadAttention")
 class CachedMultiHeadAttentionSpec(MultiHeadAttentionSpec):
     # cached_multi_head_attention.py: keras.layers.MultiHeadAttention with a key/value cache in call();

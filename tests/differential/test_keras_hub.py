@@ -74,7 +74,17 @@ def heads():
     return keras.Model([sequence, positions, scores], [predicted, frozen, biased], name="heads")
 
 
-MODELS = [encoders, decoders, embeddings, heads]
+def image_converters():
+    from modelaudit.infer.keras_hub import IMAGE_CONVERTERS
+
+    images = keras.Input((20, 24, 3), name="images")
+    outputs = [H.ImageConverter(name="no_resize")(images)]
+    for i, name in enumerate(IMAGE_CONVERTERS):  # every converter our spec names, each its own size
+        outputs.append(getattr(H, name)(image_size=(6 + i, 5), name=f"c{i}")(images))
+    return keras.Model(images, outputs, name="image_converters")
+
+
+MODELS = [encoders, decoders, embeddings, heads, image_converters]
 
 
 @pytest.fixture(scope="module")
