@@ -8,8 +8,6 @@ products are not multiply-accumulates of a weight matrix.
 
 from __future__ import annotations
 
-import functools
-import json
 from dataclasses import dataclass
 from typing import Optional
 
@@ -227,22 +225,39 @@ class _InnerModelSpec(LayerSpec):
 
 
 def _inner_model(wrapper: str, config: dict, input_shapes) -> tuple:
-    # Cached by content: output_shapes, weights and macs each ask, and a wrapper nested in a
-    # wrapped model would otherwise propagate its inner model once per question at every depth.
-    key = json.dumps(config, sort_keys=True, default=str)
-    return _inner_model_cached(wrapper, key, tuple(tuple(s) for s in input_shapes))
+    # Cached: output_shapes, weights and macs each ask, and a wrapper nested in a wrapped model would
+    # otherwise propagate its inner model once per question at every depth. Keyed by the config
+    # object, which the entry keeps alive so that its id cannot be reused.
+    key = (wrapper, id(config), tuple(tuple(s) for s in input_shapes))
+    hit = _INNER_CACHE.get(key)
+    if hit is None or hit[0] is not config:
+        try:
+            hit = (config, _propagate_inner(wrapper, config, key[2]))
+        except (ShapeError, NotImplementedError) as exc:  # a failure is asked about as often
+            hit = (config, exc)
+        _INNER_CACHE[key] = hit
+        while len(_INNER_CACHE) > 64:
+            _INNER_CACHE.pop(next(iter(_INNER_CACHE)))
+    if isinstance(hit[1], Exception):
+        raise hit[1]
+    return hit[1]
 
 
-@functools.lru_cache(maxsize=64)
-def _inner_model_cached(wrapper: str, key: str, input_shapes: tuple) -> tuple:
+_INNER_CACHE: dict = {}
+
+
+def _propagate_inner(wrapper: str, config: dict, input_shapes: tuple) -> tuple:
     from modelaudit.errors import ModelReadError
     from modelaudit.formats.json_config import graph_from_config
     from modelaudit.infer.propagate import propagate_submodel
 
-    config = json.loads(key)
+    functional = "input_layers" in config
+    if not functional and not config.get("build_input_shape") and len(input_shapes) == 1:
+        # a Sequential with no Input that the wrapper built: it is built on what the wrapper feeds it
+        config = dict(config, build_input_shape=list(input_shapes[0]))
     try:
-        graph = graph_from_config({"class_name": "Functional" if "input_layers" in config else "Sequential",
-                                   "config": config}, format="wrapped")
+        graph = graph_from_config({"class_name": "Functional" if functional else "Sequential", "config": config},
+                                  format="wrapped")
     except ModelReadError as exc:
         raise NotImplementedError(f"{wrapper}: its wrapped model cannot be read: {exc}") from None
     outputs, rows = propagate_submodel(graph, list(input_shapes))

@@ -233,3 +233,51 @@ def test_bidirectional_refuses_a_model():
         rnn = k.Sequential([k.Input((5, 3)), k.layers.LSTM(4, return_sequences=True)])
         with pytest.raises((AttributeError, KeyError, ValueError)):
             k.layers.Bidirectional(rnn)
+
+
+def _inner_dense(cfg: dict) -> dict:
+    wrapper = next(item for item in cfg["config"]["layers"] if item["config"]["name"] == "per_step")
+    return next(item for item in wrapper["config"]["layer"]["config"]["layers"] if item["config"]["name"] == "inner_dense")
+
+
+def test_wrapped_model_weights_are_compared(tmp_path):
+    """A wrapped model's weights are held against the file's: its inner Dense edited to use_bias=False
+    leaves the stored bias unexpected (MA103, on the wrapper), and nothing else is reported."""
+    from tests.differential.test_tampered import edit_h5, edit_keras
+
+    for flavour, k in ((test_zoo.K3, keras), (test_zoo.K2, tf_keras)):
+        inner = k.Sequential([k.Input((3,)), k.layers.Dense(4, name="inner_dense")], name="inner")
+        x_in = k.Input((5, 3))
+        model = k.Model(x_in, k.layers.Dense(2)(k.layers.TimeDistributed(inner, name="per_step")(x_in)))
+        built = _saved(tmp_path, f"td_source_{flavour}", model, flavour)
+        fmt, edit = ("keras-v3", edit_keras) if flavour == test_zoo.K3 else ("keras-h5", edit_h5)
+        dst = str(tmp_path / f"td_no_bias_{flavour}{os.path.splitext(built.files[fmt])[1]}")
+        edit(built.files[fmt], dst, config=lambda cfg: _inner_dense(cfg)["config"].update(use_bias=False))
+        findings = [f for fr in modelaudit.audit(dst).files for f in fr.findings if f.severity.value in ("error", "warning")]
+        assert [(f.code, f.layer) for f in findings] == [("MA103", "per_step")], [f.message for f in findings]
+        assert "(4,)" in findings[0].message
+
+
+def test_deeply_nested_wrapped_models_propagate_once():
+    """TimeDistributed(Sequential(TimeDistributed(Sequential(...)))) 35 deep, with no Input at any level:
+    each inner model is read and propagated once (not once per question at every depth), so the
+    file is recomputed in well under a second; the params are the innermost Dense's, as Keras counts
+    TimeDistributed (one set of weights shared over the time axis)."""
+    import time
+
+    from modelaudit.formats.json_config import graph_from_config
+    from modelaudit.infer.propagate import propagate
+
+    depth = 35
+    layer = {"class_name": "Dense", "config": {"name": "d", "units": 2}}
+    for d in range(depth):
+        inner = {"class_name": "Sequential", "config": {"name": f"s{d}", "layers": [layer]}}
+        layer = {"class_name": "TimeDistributed", "config": {"name": f"td{d}", "layer": inner}}
+    first = {"class_name": "InputLayer", "config": {"name": "in", "batch_shape": [None] * 1 + [2] * (depth + 1)}}
+    config = {"class_name": "Sequential", "config": {"name": "top", "layers": [first, layer]}}
+    start = time.perf_counter()
+    inferred = propagate(graph_from_config(config, format="json-config"))
+    assert time.perf_counter() - start < 1.0
+    wrapper = inferred.rows[-1]
+    assert wrapper.recomputed and wrapper.output_shapes == [[(None,) + (2,) * (depth + 1)]]
+    assert inferred.total_params == 2 * 2 + 2
