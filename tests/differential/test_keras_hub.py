@@ -1,5 +1,5 @@
 """keras_hub against modelaudit: real Keras 3 Functional models built from keras_hub's modeling layers
-(small dimensions), saved as `.keras`, read back and compared with Keras layer by layer through
+(small dimensions), saved as `.keras` and legacy `.h5`, read back and compared with Keras layer by layer through
 test_zoo's `compare` (params == `count_params()`, trainable split, output shapes of every layer and
 of the model, stored weights paired with the recomputed ones) and audited with no error or warning.
 
@@ -85,6 +85,7 @@ def image_converters():
 
 
 MODELS = [encoders, decoders, embeddings, heads, image_converters]
+FORMATS = {"keras-v3": "keras", "keras-h5": "h5"}  # Keras 3 writes keras_hub layers to a legacy .h5 too
 
 
 @pytest.fixture(scope="module")
@@ -94,20 +95,23 @@ def saved(tmp_path_factory):
     out = {}
     for builder in MODELS:
         model = builder()
-        path = os.path.join(folder, f"{builder.__name__}.keras")
-        model.save(path)
-        out[builder.__name__] = Built(builder.__name__, K3, model, {"keras-v3": path})
+        files = {fmt: os.path.join(folder, f"{builder.__name__}.{ext}") for fmt, ext in FORMATS.items()}
+        for path in files.values():
+            model.save(path)
+        out[builder.__name__] = Built(builder.__name__, K3, model, files)
     yield out
     keras.backend.clear_session()
 
 
+@pytest.mark.parametrize("fmt", list(FORMATS))
 @pytest.mark.parametrize("name", [b.__name__ for b in MODELS])
-def test_keras_hub_layers_match_keras(saved, name):
+def test_keras_hub_layers_match_keras(saved, name, fmt):
     built = saved[name]
-    path = built.files["keras-v3"]
+    path = built.files[fmt]
     graph = formats.read(path)
-    problems = compare(built, graph, "keras-v3") + audit_problems(built, path, "keras-v3")
-    report = modelaudit.audit(path)
+    assert graph.format == fmt
+    problems = compare(built, graph, fmt) + audit_problems(built, path, fmt)
+    report = modelaudit.audit(path)  # every rule, not only the MA1 integrity ones
     problems += [f"{f.layer}: {f.code} [{f.severity.value}] {f.message}" for fr in report.files for f in fr.findings
                  if f.severity.value in ("error", "warning")]
     assert not problems, "\n".join(problems)
