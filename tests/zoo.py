@@ -152,9 +152,11 @@ def lookup_layers(k):
     # tf_keras's TF-IDF weights have shape (None,), which the zoo's size sums cannot take:
     # test_specs_lookup.py checks that layer in tf_keras
     tfidf = L.TextVectorization(output_mode="tf_idf" if adapt else "count", **words)
+    colours = L.StringLookup(output_mode="multi_hot", **({} if adapt else {"vocabulary": ["red", "blue"]}))
     if adapt:
         for layer in (tokens, bag, tfidf):
             layer.adapt(np.array(TEXTS))
+        colours.adapt(np.array([["red"], ["blue"], ["red"]]))
     x = L.GlobalAveragePooling1D()(L.Embedding(12, 4)(tokens(text)))
     colour = k.Input((1,), dtype="string", name="colour")
     ids = k.Input((1,), dtype="int64", name="ids")
@@ -162,6 +164,7 @@ def lookup_layers(k):
     parts = [
         x, bag(text), tfidf(text),
         L.StringLookup(vocabulary=["red", "green", "blue"], output_mode="one_hot", num_oov_indices=2)(colour),
+        colours(colour),
         L.StringLookup(vocabulary=["red", "green"], output_mode="count", max_tokens=6, pad_to_max_tokens=True)(colour),
         L.IntegerLookup(vocabulary=[3, 5, 7], output_mode="multi_hot", mask_token=0)(ids),
         L.Flatten()(L.Embedding(6, 2)(L.IntegerLookup(vocabulary=[3, 5, 7])(ids))),

@@ -201,6 +201,10 @@ class HashedCrossingSpec(LayerSpec):
 class DiscretizationSpec(LayerSpec):
     # discretization.py compute_output_shape: len(bin_boundaries) + 1 bins (num_bins until adapted);
     # multi_hot / count drop axis 1 of an input of rank >= 2 (matching the eager tensor)
+    def uncounted_variables(self, config):
+        # tf_keras keeps adapt()'s quantile summary, shape (2, None), as a variable it saves
+        return frozenset({"summary"})
+
     def output_shapes(self, config, input_shapes):
         shape = single_input(input_shapes, "Discretization")
         mode = _mode(config)

@@ -208,6 +208,24 @@ def test_keras2_tf_idf_h5(tmp_path):
     assert _no_findings(path) == []
 
 
+def test_keras2_adapted_discretization_h5(tmp_path):
+    """tf_keras saves an adapted Discretization's quantile summary, a variable of shape (2, None)
+    that its count_params() counts as 0."""
+    layer = tf_keras.layers.Discretization(num_bins=4, output_mode="multi_hot")
+    layer.adapt(np.random.default_rng(0).random((30, 1)))
+    inp = tf_keras.Input((1,))
+    model = tf_keras.Model(inp, tf_keras.layers.Dense(2)(layer(inp)))
+    path = str(tmp_path / "discretization.h5")
+    model.save(path, save_format="h5")
+    stored = [w for held in formats.read(path).layers if held.name == layer.name for w in held.weights]
+    assert [w.path.rsplit("/", 1)[1] for w in stored] == ["summary:0"] and layer.count_params() == 0
+    inferred = test_zoo.propagate(formats.read(path))
+    row = next(r for r in inferred.rows if r.path == layer.name)
+    assert row.params == 0 and row.weight_issues == [] and row.output_shapes[0] == [tuple(layer.output.shape)]
+    assert inferred.total_params == model.count_params()
+    assert _no_findings(path) == []
+
+
 def test_time_distributed_nested_and_unbuilt_models(tmp_path):
     """TimeDistributed over a Sequential holding a TimeDistributed, over a Sequential with no Input
     (built by the wrapper) and over a Functional, in both Keras."""
@@ -237,7 +255,8 @@ def test_bidirectional_refuses_a_model():
 
 def _inner_dense(cfg: dict) -> dict:
     wrapper = next(item for item in cfg["config"]["layers"] if item["config"]["name"] == "per_step")
-    return next(item for item in wrapper["config"]["layer"]["config"]["layers"] if item["config"]["name"] == "inner_dense")
+    inner = wrapper["config"]["layer"]["config"]["layers"]
+    return next(item for item in inner if item["config"]["name"] == "inner_dense")
 
 
 def test_wrapped_model_weights_are_compared(tmp_path):
@@ -253,7 +272,8 @@ def test_wrapped_model_weights_are_compared(tmp_path):
         fmt, edit = ("keras-v3", edit_keras) if flavour == test_zoo.K3 else ("keras-h5", edit_h5)
         dst = str(tmp_path / f"td_no_bias_{flavour}{os.path.splitext(built.files[fmt])[1]}")
         edit(built.files[fmt], dst, config=lambda cfg: _inner_dense(cfg)["config"].update(use_bias=False))
-        findings = [f for fr in modelaudit.audit(dst).files for f in fr.findings if f.severity.value in ("error", "warning")]
+        findings = [f for fr in modelaudit.audit(dst).files for f in fr.findings
+                    if f.severity.value in ("error", "warning")]
         assert [(f.code, f.layer) for f in findings] == [("MA103", "per_step")], [f.message for f in findings]
         assert "(4,)" in findings[0].message
 
