@@ -1,7 +1,9 @@
 """Recurrent layers: keras/src/layers/rnn/ (SimpleRNN, LSTM, GRU, RNN, Bidirectional, TimeDistributed).
 
 Weights follow each cell's `build()` (kernel, recurrent_kernel, bias); output shapes follow
-rnn.py `RNN.compute_output_shape`, bidirectional.py and time_distributed.py. MACs count the gate
+rnn.py `RNN.compute_output_shape`, bidirectional.py and time_distributed.py; a wrapped Sequential or
+Functional model (TimeDistributed(cnn); Keras refuses one in Bidirectional) is propagated from the
+wrapper's config like a nested model. MACs count the gate
 matmuls only (input and recurrent kernels, once per timestep); bias adds and the element-wise gate
 products are not multiply-accumulates of a weight matrix.
 """
