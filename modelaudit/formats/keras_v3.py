@@ -227,7 +227,7 @@ def attach_generic(graph: ModelGraph, datasets: dict) -> ModelGraph:
             return tuple(by_prefix.pop(f"{base}/vars", ()))
         # a tfmot wrapper's copies of its wrapped layer's variables (formats/tfmot_aliases.py)
         own, inner = by_prefix.get(f"{base}/vars", []), by_prefix.get(f"{base}/layer/vars", [])
-        once = drop_aliases(layer.class_name, _by_position(own), _by_position(inner)) if own and inner else None
+        once = drop_aliases(layer.class_name, _by_position(own), _by_position(inner)) if own else None
         found = []
         for prefix in below.get(base, ()):
             found.extend(by_prefix.pop(prefix, ()))

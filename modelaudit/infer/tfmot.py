@@ -61,12 +61,20 @@ def _inner_weights(spec: LayerSpec, cfg: dict, input_shapes) -> list[WeightSpec]
     return [WeightSpec(w.name, tuple(w.shape), w.trainable and not frozen) for w in spec.weights(cfg, input_shapes)]
 
 
+# tf_keras attribute names our specs call by their Keras 3 names
+KERAS2_WEIGHT_NAMES = {"depthwise_kernel": "kernel"}
+
+
 def _named(weights: list[WeightSpec], names, wrapper: str) -> list[WeightSpec]:
+    """The wrapped layer's weights that tfmot names by attribute (`kernel`, `depthwise_kernel`)."""
     by_name = {w.name: w for w in weights}
-    missing = [n for n in names if n not in by_name]
-    if missing:
-        raise NotImplementedError(f"{wrapper}: the wrapped layer has no weight {missing[0]!r}")
-    return [by_name[n] for n in names]
+    out = []
+    for name in names:
+        found = by_name.get(name) or by_name.get(KERAS2_WEIGHT_NAMES.get(name, ""))
+        if found is None:
+            raise NotImplementedError(f"{wrapper}: the wrapped layer has no weight {name!r}")
+        out.append(found)
+    return out
 
 
 class _Wrapper(LayerSpec):
