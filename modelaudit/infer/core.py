@@ -1,4 +1,4 @@
-"""Core layers: keras/src/layers/core/ (InputLayer, Dense, EinsumDense, Embedding, Identity, Masking, Lambda)."""
+"""Core layers: keras/src/layers/core/ (InputLayer, Dense, EinsumDense, Embedding, ReversibleEmbedding, Identity, Masking, Lambda)."""
 
 from __future__ import annotations
 
@@ -303,6 +303,49 @@ class EmbeddingSpec(LayerSpec):
     def macs(self, config, input_shapes, output_shapes):
         # A lookup (ops.take): rows are copied, nothing is multiplied.
         return 0
+
+    def formula(self, config, input_shapes):
+        specs = self.weights(config, input_shapes)
+        return f"{' + '.join(_product(w.shape) for w in specs)} = {sum(w.size for w in specs)}"
+
+
+@register("ReversibleEmbedding")
+class ReversibleEmbeddingSpec(LayerSpec):
+    # reversible_embedding.py (keras_hub's ReversibleEmbedding subclasses it unchanged): Embedding's
+    # variables, plus reverse_embeddings (output_dim, input_dim) unless tie_weights (quantized:
+    # _int8_build / _int4_build, infer/quantized.py). call(inputs, reverse=False): the lookup gives
+    # (*input, output_dim); reverse=True projects the last axis (output_dim) to input_dim logits.
+    layer = "ReversibleEmbedding"
+    call_arguments = ("reverse",)
+
+    def output_shapes(self, config, input_shapes):
+        if not config.get("reverse"):
+            return EmbeddingSpec().output_shapes(config, input_shapes)
+        shape = single_input(input_shapes, self.layer)
+        output_dim = _required_int(config, "output_dim", self.layer)
+        if not shape or shape[-1] not in (None, output_dim):
+            raise ShapeError(f"{self.layer}(reverse=True) expects a last dimension of output_dim {output_dim}, "
+                             f"got {fmt_shape(shape)}")
+        return [tuple(shape[:-1]) + (_required_int(config, "input_dim", self.layer),)]
+
+    def weights(self, config, input_shapes):
+        specs = EmbeddingSpec().weights(config, input_shapes)
+        if config.get("tie_weights", True):
+            return specs
+        input_dim = _required_int(config, "input_dim", self.layer)
+        output_dim = _required_int(config, "output_dim", self.layer)
+        q = quantized.of(config)
+        if q is not None:  # all frozen, after Embedding's own
+            return specs + quantized.reverse_embedding_weights(q, input_dim, output_dim)
+        return specs + [WeightSpec("reverse_embeddings", (output_dim, input_dim))]
+
+    def macs(self, config, input_shapes, output_shapes):
+        if not config.get("reverse"):
+            return 0
+        positions = prod(single_input(input_shapes, self.layer)[1:-1])
+        if positions is None:
+            return None
+        return positions * _required_int(config, "output_dim", self.layer) * _required_int(config, "input_dim", self.layer)
 
     def formula(self, config, input_shapes):
         specs = self.weights(config, input_shapes)

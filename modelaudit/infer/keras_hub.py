@@ -18,7 +18,8 @@ from typing import Optional
 
 from modelaudit.infer import registry
 from modelaudit.infer.attention import MultiHeadAttentionSpec
-from modelaudit.infer.registry import LayerSpec, ShapeError, WeightSpec, fmt_shape, prod, register, single_input
+from modelaudit.infer.core import ReversibleEmbeddingSpec
+from modelaudit.infer.registry import LayerSpec, ShapeError, WeightSpec, fmt_shape, register, single_input
 
 
 def hub(*class_names: str):
@@ -291,48 +292,8 @@ class MaskedLMHeadSpec(_Composite):
 # ---- embeddings ------------------------------------------------------------------------------
 
 
-def _declines_quantized(config, layer: str) -> None:
-    # model.quantize() swaps the embedding's variables for int8/int4 ones and their scales
-    dtype = config.get("dtype")
-    if isinstance(dtype, dict) and "Quantized" in str(dtype.get("class_name", "")):
-        raise NotImplementedError(f"a quantized {layer} is not modelled")
-
-
-@hub("ReversibleEmbedding")
-class ReversibleEmbeddingSpec(LayerSpec):
-    # keras/src/layers/core/reversible_embedding.py (keras_hub's is the same class): Embedding's
-    # weights, plus reverse_embeddings (output_dim, input_dim) unless tie_weights. call(inputs,
-    # reverse=False): the lookup gives (*input, output_dim); reverse=True projects the last axis
-    # (output_dim) back to input_dim logits.
-    layer = "ReversibleEmbedding"
-    call_arguments = ("reverse",)
-
-    def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, self.layer)
-        if not config.get("reverse"):
-            return registry.get("Embedding").output_shapes(config, input_shapes)
-        output_dim = int(config["output_dim"])
-        if not shape or shape[-1] not in (None, output_dim):
-            raise ShapeError(f"{self.layer}(reverse=True) expects a last dimension of output_dim {output_dim}, "
-                             f"got {fmt_shape(shape)}")
-        return [_with_last(shape, int(config["input_dim"]))]
-
-    def weights(self, config, input_shapes):
-        _declines_quantized(config, self.layer)
-        specs = registry.get("Embedding").weights(config, input_shapes)
-        if not config.get("tie_weights", True):
-            specs.append(WeightSpec("reverse_embeddings", (int(config["output_dim"]), int(config["input_dim"]))))
-        return specs
-
-    def macs(self, config, input_shapes, output_shapes):
-        if not config.get("reverse"):
-            return 0
-        positions = prod(single_input(input_shapes, self.layer)[1:-1])
-        return None if positions is None else positions * int(config["output_dim"]) * int(config["input_dim"])
-
-    def formula(self, config, input_shapes):
-        ws = self.weights(config, input_shapes)
-        return f"{' + '.join('·'.join(map(str, w.shape)) for w in ws)} = {sum(w.size for w in ws)}"
+# keras_hub's ReversibleEmbedding subclasses Keras's own unchanged: one spec (infer/core.py) under both names
+hub("ReversibleEmbedding")(ReversibleEmbeddingSpec)
 
 
 def _positions_fit(shape, sequence_length: int, layer: str) -> None:

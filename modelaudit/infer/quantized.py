@@ -241,3 +241,19 @@ def embedding_weights(q: Quantization, input_dim: int, output_dim: int) -> list[
         return [packed] + _int4_scales(q, "embeddings", scale, output_dim)
     # Embedding.quantized_build raises for any other mode: Keras writes no such file
     raise NotImplementedError(f"Embedding quantized to {q.mode} is not modelled (Keras cannot build it)")
+
+
+def reverse_embedding_weights(q: Quantization, input_dim: int, output_dim: int) -> list[WeightSpec]:
+    """reversible_embedding.py `_int8_build` / `_int4_build` of an untied ReversibleEmbedding: after
+    Embedding's variables, the (output_dim, input_dim) reverse projection quantized per column
+    (int4: packed along output_dim, one scale and zero point per block of output_dim rows)."""
+    if q.mode == "int8":
+        return [_frozen("reverse_embeddings", (output_dim, input_dim)),
+                _frozen("reverse_embeddings_scale", (input_dim,))]
+    if q.mode == "int4":
+        packed = _frozen("reverse_embeddings", (_packed(output_dim), input_dim))
+        if q.block_size is None:
+            return [packed, _frozen("reverse_embeddings_scale", (input_dim,))]
+        scale = (_groups(output_dim, q.block_size), input_dim)
+        return [packed, _frozen("reverse_embeddings_scale", scale), _frozen("reverse_embeddings_zero", scale)]
+    raise NotImplementedError(f"ReversibleEmbedding quantized to {q.mode} is not modelled (Keras cannot build it)")
