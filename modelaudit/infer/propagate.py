@@ -105,7 +105,7 @@ def propagate(graph: ModelGraph) -> Inferred:
             return Inferred(graph=graph, rows=[], total_params=None, trainable_params=None,
                             non_trainable_params=None, macs=None)
         weights = [w for w in graph.unassigned_weights if not _ignored_stored(w)]
-        trainable, non_trainable = stored.split(weights)
+        trainable, non_trainable = stored.split_model(weights, graph.config)
         return Inferred(
             graph=graph, rows=[], total_params=trainable + non_trainable, trainable_params=trainable,
             non_trainable_params=non_trainable, stored_params=trainable + non_trainable,

@@ -5,7 +5,8 @@ Keras marks a BatchNormalization's moving mean and variance non-trainable; a cou
 trainable disagrees with `model.summary()` on every such file. Files name variables three ways: by
 variable name (`moving_mean:0` in a legacy .h5), by position (`vars/2` in a Keras 3 weights file, under
 the layer's generic key or a subclassed model's attribute name), or with an explicit flag (a
-SavedModel's variables): each is read here, once.
+SavedModel's variables): each is read here, once. An opaque model (a keras_hub backbone) is read with
+its file config: saved frozen, or a class known to freeze some float variables (FROZEN_IN_MODEL).
 """
 
 from __future__ import annotations
@@ -21,6 +22,62 @@ NON_TRAINABLE_NAMES = frozenset({"moving_mean", "moving_variance"})
 # moving_mean, moving_variance (keras/src/layers/normalization/batch_normalization.py build()).
 NON_TRAINABLE_POSITIONS = {"BatchNormalization": {2, 3}, "SyncBatchNormalization": {2, 3}}
 _GENERIC_BN = re.compile(r"(sync_)?batch_normalization(_\d+)?$")
+
+
+# keras_hub models read as opaque (MA109) whose layers create float variables with trainable=False, by
+# the registered name the file writes: (the owner group of the variables, its position; None: all,
+# negative: from the end). Nested layers are keyed by attribute name, the model's own by generic key.
+FROZEN_IN_MODEL = {
+    # whisper_backbone.py: encoder_position_embedding, a PositionEmbedding built with trainable=False
+    # (the decoder's sits inside token_and_position_embedding)
+    "keras_hub>WhisperBackbone": ((re.compile(r"layers/position_embedding"), None),),
+    # moonshine_layers.py MoonshineRotaryEmbedding: its one variable, inv_freq
+    "keras_hub>MoonshineBackbone": ((re.compile(r"layers/moonshine_rotary_embedding(_\d+)?"), None),),
+    # smollm3_layers.py SmolLM3RotaryEmbedding (each decoder layer's self_attn.rotary_embedding): inv_freq
+    "keras_hub>SmolLM3Backbone": (
+        (re.compile(r"layers/smol_lm3_decoder_layer(_\d+)?/self_attn/rotary_embedding"), None),
+    ),
+    # dinov2_layers.py DINOV2Embedding: its one frozen variable, position_embeddings (Keras saves a
+    # layer's trainable variables first, so the frozen one is last)
+    "keras_hub>DINOV2Backbone": ((re.compile(r"layers/dinov2_embedding"), -1),),
+}
+
+
+def split_model(weights: Iterable[Weight], config: dict) -> tuple[int, int]:
+    """(trainable, non-trainable) sizes of the stored `weights` of an opaque model whose raw file
+    config is `config`: a model saved with trainable False (a frozen keras_hub backbone) holds no
+    trainable variable; a known keras_hub class freezes the variables FROZEN_IN_MODEL names."""
+    weights = list(weights)
+    inner = config.get("config") if isinstance(config.get("config"), dict) else {}
+    if inner.get("trainable") is False:
+        return 0, sum(w.size for w in weights)
+    frozen = _frozen_in_model(weights, FROZEN_IN_MODEL.get(str(config.get("registered_name")), ()))
+    rest = [w for i, w in enumerate(weights) if i not in frozen]
+    trainable, non_trainable = split(rest)
+    return trainable, non_trainable + sum(weights[i].size for i in frozen)
+
+
+def _frozen_in_model(weights: list[Weight], rules) -> set:
+    """Indices of the float variables the model's rules say its layers create frozen."""
+    if not rules:
+        return set()
+    members: dict[str, list[int]] = {}
+    for i, w in enumerate(weights):
+        head, _, last = w.path.rpartition("/")
+        owner, _, kind = head.rpartition("/")
+        if kind == "vars" and last.isdigit():
+            members.setdefault(owner, []).append(i)
+    out = set()
+    for owner, indices in members.items():
+        for pattern, position in rules:
+            if not pattern.fullmatch(owner):
+                continue
+            ordered = sorted(indices, key=lambda i: int(weights[i].path.rpartition("/")[2]))
+            if position is None:
+                out.update(ordered)
+            elif -len(ordered) <= position < len(ordered):
+                out.add(ordered[position])
+    return out
 
 
 def split(weights: Iterable[Weight], class_name: Optional[str] = None) -> tuple[int, int]:
