@@ -62,7 +62,7 @@ def looks_like_keras_json(path: str) -> bool:
 
 def expand(paths: Iterable, excludes: Iterable[str] = DEFAULT_EXCLUDES, root: Optional[str] = None) -> list[Item]:
     """The files to check, in order: each path as given, each folder walked (sorted)."""
-    from modelaudit.formats.savedmodel import is_savedmodel
+    from modelaudit.formats.detect import is_savedmodel
 
     excludes = tuple(excludes)
     out: list[Item] = []

@@ -11,18 +11,18 @@ def read(path: str, scan=None) -> ModelGraph:
 
     `scan`: a formats.scan.WeightScan, filled in while the weights are open (--scan-weights); a JSON
     config has no weights and leaves it empty."""
-    from modelaudit.formats.detect import HDF5, JSON, ZIP, detect
-
     import os
+
+    from modelaudit.formats.detect import HDF5, JSON, SAVED_MODEL_PB, ZIP, detect, is_savedmodel
 
     extra = {"scan": scan} if scan is not None else {}
     try:
         if os.path.isdir(path):
-            from modelaudit.formats import savedmodel
+            if is_savedmodel(path):
+                from modelaudit.formats import savedmodel
 
-            if savedmodel.is_savedmodel(path):
                 return savedmodel.read(path, **extra)
-        elif os.path.basename(path) == "saved_model.pb":  # a SavedModel's file named instead of its folder
+        elif os.path.basename(path) == SAVED_MODEL_PB:  # a SavedModel's file named instead of its folder
             from modelaudit.formats import savedmodel
 
             return savedmodel.read(os.path.dirname(path) or ".", **extra)

@@ -16,6 +16,15 @@ LFS_POINTER = b"version https://git-lfs.github.com/spec/"  # what a checkout wit
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a member first, or an empty archive
 
 
+SAVED_MODEL_PB = "saved_model.pb"
+
+
+def is_savedmodel(path: str) -> bool:
+    """A folder holding saved_model.pb: one SavedModel. Here, not in savedmodel.py, so that a folder
+    walk asks without importing the SavedModel reader and its protobuf decoder."""
+    return os.path.isfile(os.path.join(path, SAVED_MODEL_PB))
+
+
 def detect(path: str) -> str:
     # Non-blocking, so that a FIFO named model.keras cannot hang the run waiting for a writer; then
     # anything but a regular file (pipe, socket, device) is refused before a byte is read.

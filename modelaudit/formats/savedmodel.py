@@ -47,13 +47,13 @@ from typing import Any, NamedTuple, Optional
 
 from modelaudit.errors import ModelReadError
 from modelaudit.formats import json_config
+from modelaudit.formats.detect import SAVED_MODEL_PB
 from modelaudit.formats.manifest import attach, name_keys
 from modelaudit.formats.protowire import (
     BOOL, BYTES, INT64, MESSAGE, STRING, VARINT, Field, ProtoError, decode, entries, message,
 )
 from modelaudit.graph import ModelGraph, Signature, SourceFacts, Weight
 
-SAVED_MODEL_PB = "saved_model.pb"
 KERAS_METADATA_PB = "keras_metadata.pb"
 VARIABLES_INDEX = os.path.join("variables", "variables.index")
 FORMAT = "savedmodel"
@@ -119,10 +119,6 @@ BUNDLE_HEADER = message("BundleHeaderProto", f1=Field("num_shards", VARINT), f2=
 BUNDLE_ENTRY = message("BundleEntryProto", f1=Field("dtype", VARINT), f2=Field("shape", MESSAGE, message=SHAPE),
                        f3=Field("shard_id", VARINT), f4=Field("offset", INT64), f5=Field("size", INT64),
                        f7=Field("slices", BYTES, True))
-
-
-def is_savedmodel(path: str) -> bool:
-    return os.path.isfile(os.path.join(path, SAVED_MODEL_PB))
 
 
 def read(path: str, scan=None) -> ModelGraph:

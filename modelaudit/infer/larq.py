@@ -16,6 +16,7 @@ from modelaudit.infer.registry import (
     LayerSpec,
     ShapeError,
     WeightSpec,
+    alias,
     as_tuple,
     fmt_shape,
     prod,
@@ -26,19 +27,15 @@ from modelaudit.infer.registry import (
 )
 
 
-def _alias(base: type, class_name: str) -> type:
-    return register(class_name)(type(f"{class_name}Spec", (base,), {"name": class_name}))
-
-
-_alias(core.DenseSpec, "QuantDense")
-_alias(conv.Conv1DSpec, "QuantConv1D")
-_alias(conv.Conv2DSpec, "QuantConv2D")
-_alias(conv.Conv3DSpec, "QuantConv3D")
-_alias(conv.Conv2DTransposeSpec, "QuantConv2DTranspose")
-_alias(conv.Conv3DTransposeSpec, "QuantConv3DTranspose")
-_alias(conv.DepthwiseConv2DSpec, "QuantDepthwiseConv2D")
-_alias(conv.SeparableConv1DSpec, "QuantSeparableConv1D")
-_alias(conv.SeparableConv2DSpec, "QuantSeparableConv2D")
+alias(core.DenseSpec, "QuantDense")
+alias(conv.Conv1DSpec, "QuantConv1D")
+alias(conv.Conv2DSpec, "QuantConv2D")
+alias(conv.Conv3DSpec, "QuantConv3D")
+alias(conv.Conv2DTransposeSpec, "QuantConv2DTranspose")
+alias(conv.Conv3DTransposeSpec, "QuantConv3DTranspose")
+alias(conv.DepthwiseConv2DSpec, "QuantDepthwiseConv2D")
+alias(conv.SeparableConv1DSpec, "QuantSeparableConv1D")
+alias(conv.SeparableConv2DSpec, "QuantSeparableConv2D")
 
 
 # ---- LocallyConnected1D / 2D (tf_keras) -------------------------------------------------------

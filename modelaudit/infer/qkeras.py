@@ -11,12 +11,8 @@ qpooling.py, qconv2d_batchnorm.py, qdepthwiseconv2d_batchnorm.py.
 from __future__ import annotations
 
 from modelaudit.infer import conv, core, normalization, pooling, registry
-from modelaudit.infer.registry import LayerSpec, WeightSpec, register
+from modelaudit.infer.registry import LayerSpec, WeightSpec, alias, register
 
-
-def _alias(base: type, class_name: str) -> type:
-    """`class_name` computed as `base` computes, its messages naming `class_name`."""
-    return register(class_name)(type(f"{class_name}Spec", (base,), {"name": class_name}))
 
 
 def _float(class_name: str) -> type:
@@ -24,16 +20,16 @@ def _float(class_name: str) -> type:
     return type(registry.SPECS[class_name])
 
 
-_alias(core.DenseSpec, "QDense")
-_alias(conv.Conv1DSpec, "QConv1D")
-_alias(conv.Conv2DSpec, "QConv2D")
-_alias(conv.Conv2DTransposeSpec, "QConv2DTranspose")
-_alias(conv.DepthwiseConv2DSpec, "QDepthwiseConv2D")
-_alias(conv.SeparableConv1DSpec, "QSeparableConv1D")
-_alias(conv.SeparableConv2DSpec, "QSeparableConv2D")
-_alias(normalization.BatchNormalizationSpec, "QBatchNormalization")
-_alias(_float("AveragePooling2D"), "QAveragePooling2D")
-_alias(_float("GlobalAveragePooling2D"), "QGlobalAveragePooling2D")
+alias(core.DenseSpec, "QDense")
+alias(conv.Conv1DSpec, "QConv1D")
+alias(conv.Conv2DSpec, "QConv2D")
+alias(conv.Conv2DTransposeSpec, "QConv2DTranspose")
+alias(conv.DepthwiseConv2DSpec, "QDepthwiseConv2D")
+alias(conv.SeparableConv1DSpec, "QSeparableConv1D")
+alias(conv.SeparableConv2DSpec, "QSeparableConv2D")
+alias(normalization.BatchNormalizationSpec, "QBatchNormalization")
+alias(_float("AveragePooling2D"), "QAveragePooling2D")
+alias(_float("GlobalAveragePooling2D"), "QGlobalAveragePooling2D")
 
 
 @register("QActivation")

@@ -119,6 +119,16 @@ def register(*class_names: str) -> Callable[[type], type]:
     return deco
 
 
+def alias(base: type, class_name: str) -> type:
+    """Register `class_name` as computed like `base` (a library's subclass of a Keras layer that adds
+    no weight: QKeras's QDense, Larq's QuantConv2D), its messages naming `class_name`."""
+    import sys
+
+    # the new class belongs to the calling family module, as namedtuple's classes do
+    module = sys._getframe(1).f_globals.get("__name__", __name__)
+    return register(class_name)(type(f"{class_name}Spec", (base,), {"name": class_name, "__module__": module}))
+
+
 def _load_families() -> None:
     global _loaded
     if _loaded:
