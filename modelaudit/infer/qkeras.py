@@ -5,12 +5,12 @@ change the values the layer computes with: they add no saved weight (BaseQuantiz
 variables from `layer.weights`), so each spec is the float spec under the QKeras class name. The
 folded layers (QConv2DBatchnorm, QDepthwiseConv2DBatchnorm) add a BatchNormalization's weights and a
 scalar int64 training-step counter. Formulas: qkeras/qlayers.py, qconvolutional.py, qnormalization.py,
-qpooling.py, qconv2d_batchnorm.py, qdepthwiseconv2d_batchnorm.py.
+qpooling.py, qrecurrent.py, qconv2d_batchnorm.py, qdepthwiseconv2d_batchnorm.py.
 """
 
 from __future__ import annotations
 
-from modelaudit.infer import conv, core, normalization, pooling, registry
+from modelaudit.infer import conv, core, normalization, pooling, recurrent, registry
 from modelaudit.infer.registry import LayerSpec, WeightSpec, alias, register
 
 
@@ -28,6 +28,11 @@ alias(conv.DepthwiseConv2DSpec, "QDepthwiseConv2D")
 alias(conv.SeparableConv1DSpec, "QSeparableConv1D")
 alias(conv.SeparableConv2DSpec, "QSeparableConv2D")
 alias(normalization.BatchNormalizationSpec, "QBatchNormalization")
+# qrecurrent.py: the cells quantize kernel, recurrent kernel and bias in call(); build() is Keras's
+alias(recurrent.SimpleRNNSpec, "QSimpleRNN")
+alias(recurrent.LSTMSpec, "QLSTM")
+alias(recurrent.GRUSpec, "QGRU")
+alias(recurrent.BidirectionalSpec, "QBidirectional")
 alias(_float("AveragePooling2D"), "QAveragePooling2D")
 alias(_float("GlobalAveragePooling2D"), "QGlobalAveragePooling2D")
 

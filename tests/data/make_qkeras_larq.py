@@ -86,7 +86,6 @@ def qkeras_models():
     y = QDepthwiseConv2D(3, depthwise_quantizer=quantized_bits(4, 0, 1), bias_quantizer=q4, name="qdw")(y)
     y = QSeparableConv2D(5, 2, depthwise_quantizer=q4, pointwise_quantizer=q4, bias_quantizer=q4,
                          name="qsep2d")(y)
-    # QConv2DTranspose is left out: qkeras 0.9.0 calls array_ops.stack, gone from TF 2.21.
     y = QAveragePooling2D(name="qavg")(y)
     y = QGlobalAveragePooling2D(name="qgap")(y)
     y = QDense(6, kernel_quantizer=q4, bias_quantizer=q4, name="qdense")(y)
@@ -98,7 +97,6 @@ def qkeras_models():
     g = QDepthwiseConv2DBatchnorm(3, depthwise_quantizer=q4, name="qdw_bn")(g)
     folded = keras.Model(f, g, name="qkeras_folded")
 
-    # QSimpleRNN / QLSTM / QGRU are left out: qkeras 0.9.0 calls nest.is_sequence, gone from TF 2.21.
     image.compile(optimizer="adam", loss="mse")
 
     s = keras.Input((12, 3), name="signal")
@@ -109,7 +107,38 @@ def qkeras_models():
     z = QDense(2, kernel_quantizer="binary", use_bias=False, name="qdense_binary")(z)
     signal = keras.Model(s, z, name="qkeras_signal")
     return qkeras.__version__ if hasattr(qkeras, "__version__") else "0.9.0", [
-        ("image", image), ("signal", signal), ("folded", folded)]
+        ("image", image), ("signal", signal), ("folded", folded), ("recurrent", qkeras_recurrent())]
+
+
+def _tf_renames():
+    """qkeras 0.9.0 calls TensorFlow functions under names TF has since dropped: nest.is_sequence
+    (renamed is_nested), array_ops.stack and array_ops.unstack (tf.stack, tf.unstack). Restore the
+    old names; the layers' own code and math run unchanged."""
+    from tensorflow.python.ops import array_ops
+    from tensorflow.python.util import nest
+
+    nest.is_sequence = getattr(nest, "is_sequence", nest.is_nested)
+    array_ops.stack = getattr(array_ops, "stack", tf.stack)
+    array_ops.unstack = getattr(array_ops, "unstack", tf.unstack)
+
+
+def qkeras_recurrent():
+    from qkeras import QBidirectional, QConv2DTranspose, QGRU, QLSTM, QSimpleRNN
+
+    _tf_renames()
+    q4 = "quantized_bits(4,0,1)"
+    both = dict(kernel_quantizer=q4, recurrent_quantizer=q4, bias_quantizer=q4)
+    s = keras.Input((6, 4), name="sequence")
+    y = QSimpleRNN(3, **both, return_sequences=True, name="qrnn")(s)
+    y = QLSTM(5, **both, return_sequences=True, name="qlstm")(y)
+    y = QBidirectional(QLSTM(3, **both, return_sequences=True), merge_mode="concat", name="qbi")(y)
+    y = QGRU(2, **both, name="qgru")(y)  # qkeras's default reset_after=False: one bias vector
+    g = QGRU(3, **both, reset_after=True, name="qgru_after")(s)
+    i = keras.Input((4, 4, 2), name="image")
+    t = QConv2DTranspose(3, 2, strides=2, kernel_quantizer=q4, bias_quantizer=q4, name="qconvt")(i)
+    model = keras.Model([s, i], [y, g, t], name="qkeras_recurrent")
+    model.compile(optimizer="adam", loss="mse")
+    return model
 
 
 def larq_models():
@@ -147,14 +176,17 @@ def larq_models():
     return lq.__version__ if hasattr(lq, "__version__") else "0.14.0", [("image", image), ("signal", signal)]
 
 
-def main():
+def main(only=()):
+    """Write every fixture, or only the stems named on the command line (`recurrent`)."""
     assert os.environ.get("TF_USE_LEGACY_KERAS") == "1", "run with TF_USE_LEGACY_KERAS=1"
     for library, make in (("qkeras", qkeras_models), ("larq", larq_models)):
         version, models = make()
         for stem, model in models:
+            if only and stem not in only:
+                continue
             model.summary()
             save(model, os.path.join(HERE, library), stem, library, version)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -22,7 +22,7 @@ from modelaudit.infer.propagate import propagate
 DATA = Path(__file__).resolve().parent.parent / "data"
 FIXTURES = [
     (library, stem, ext)
-    for library, stems in (("qkeras", ("image", "signal", "folded")), ("larq", ("image", "signal")))
+    for library, stems in (("qkeras", ("image", "signal", "folded", "recurrent")), ("larq", ("image", "signal")))
     for stem in stems
     for ext in (".h5", ".keras")
 ]
