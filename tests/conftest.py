@@ -41,9 +41,10 @@ def samples_dir(tmp_path_factory):
 def application(tmp_path_factory):
     """`application(name)`: keras.applications.<name>(weights=None), built once per test session.
 
-    Building all 40 takes most of a minute and a half, so each is built on first use, recorded (Keras's
-    per-node counts and shapes, our live graph, and for the small ones our graphs of its saved .keras and
-    .h5) and freed; every later test reads the record (tests/differential/test_applications.py).
+    Building all 40 takes most of a minute, so each is built on first use, recorded (Keras's per-node
+    counts and shapes, our live graph, and for the small ones our graphs of its saved .keras and .h5)
+    and freed; every later test reads the record (tests/differential/test_applications.py). Only the
+    saved ones are built with weight values, so no application's weights (up to 1.4 GB) are ever held.
     """
     from tests.differential.test_applications import build_application
 
