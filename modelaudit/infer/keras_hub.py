@@ -413,7 +413,7 @@ class HubRMSNormalizationSpec(LayerSpec):
 # ---- image converters ------------------------------------------------------------------------
 
 # image_converter.py and the model-specific subclasses that only set defaults (backbone_cls, dtype,
-# scale/offset); Gemma4's and Qwen3.5's resize by their own rules and are left out.
+# scale/offset); Gemma4's and Qwen3.5's resize by their own rules (their specs follow).
 IMAGE_CONVERTERS = (
     "ImageConverter", "BASNetImageConverter", "BLIP2ImageConverter", "CLIPImageConverter",
     "CSPNetImageConverter", "DFineImageConverter", "DINOV2ImageConverter", "DINOV3ImageConverter",
@@ -437,6 +437,75 @@ class ImageConverterSpec(LayerSpec):
             return [single_input(input_shapes, "ImageConverter")]
         resize = _sub(config, height=int(size[0]), width=int(size[1]), data_format=config.get("data_format"))
         return [Part("resizing", "Resizing", resize, list(input_shapes)).output_shape()]
+
+
+def _rank(shape, rank: int, layer: str, what: str) -> tuple:
+    if len(shape) != rank:
+        raise ShapeError(f"{layer} converts {what}, an input of rank {rank}; got {fmt_shape(shape)}")
+    return shape
+
+
+@hub("Gemma4ImageConverter")
+class Gemma4ImageConverterSpec(LayerSpec):
+    # gemma4_image_converter.py: an aspect-ratio-preserving resize (its size depends on the image),
+    # patches padded to max_soft_tokens · pooling_kernel_size² and tf.ensure_shape'd to that count.
+    # Outputs by sorted key: pixel_position_ids (batch, patches, 2), pixel_values (batch, patches,
+    # 3 · patch_size²). get_config() saves patch_size only: a reloaded converter has the defaults.
+    layer = "Gemma4ImageConverter"
+
+    def _patches(self, config) -> tuple[int, int]:
+        patch = int(config.get("patch_size", 16))
+        return int(config.get("max_soft_tokens", 280)) * int(config.get("pooling_kernel_size", 3)) ** 2, patch
+
+    def output_shapes(self, config, input_shapes):
+        shape = _rank(single_input(input_shapes, self.layer), 4, self.layer, "a batch of images")
+        patches, patch = self._patches(config)
+        return [(shape[0], patches, 2), (shape[0], patches, 3 * patch * patch)]
+
+
+@hub("Gemma4VideoConverter")
+class Gemma4VideoConverterSpec(Gemma4ImageConverterSpec):
+    # gemma4_video_converter.py: num_frames frames sampled from (batch, frames, height, width,
+    # channels), each converted by a Gemma4ImageConverter (max_soft_tokens 70 by default)
+    layer = "Gemma4VideoConverter"
+
+    def output_shapes(self, config, input_shapes):
+        shape = _rank(single_input(input_shapes, self.layer), 5, self.layer, "a batch of videos")
+        patches, patch = self._patches({"max_soft_tokens": 70, **config})
+        frames = int(config.get("num_frames", 32))
+        return [(shape[0], frames, patches, 2), (shape[0], frames, patches, 3 * patch * patch)]
+
+
+@hub("Qwen3_5ImageConverter")
+class Qwen3_5ImageConverterSpec(LayerSpec):
+    # qwen3_5_image_converter.py: ONE image (height, width, channels), resized to a pixel budget and
+    # cut into patches whose number depends on the resize (unknown statically). Outputs by sorted
+    # key: grid_thw (3,), patches (patches, temporal_patch_size, patch_size, patch_size, 3).
+    layer, rank, what = "Qwen3_5ImageConverter", 3, "one image (height, width, channels)"
+
+    def output_shapes(self, config, input_shapes):
+        _rank(single_input(input_shapes, self.layer), self.rank, self.layer, self.what)
+        patch = int(config.get("patch_size", 16))
+        return [(3,), (None, int(config.get("temporal_patch_size", 2)), patch, patch, 3)]
+
+
+@hub("Qwen3_5VideoConverter")
+class Qwen3_5VideoConverterSpec(Qwen3_5ImageConverterSpec):
+    # qwen3_5_video_converter.py: the same for ONE video (frames, height, width, channels)
+    layer, rank, what = "Qwen3_5VideoConverter", 4, "one video (frames, height, width, channels)"
+
+
+@hub("VideoConverter")
+class VideoConverterSpec(LayerSpec):
+    # video_converter.py: (batch, frames, height, width, channels) flattened to frames, each
+    # converted by an ImageConverter(image_size, scale, offset), reshaped back to (batch, frames, ...)
+    layer = "VideoConverter"
+
+    def output_shapes(self, config, input_shapes):
+        shape = _rank(single_input(input_shapes, self.layer), 5, self.layer, "a batch of videos")
+        converter = _sub(config, image_size=config.get("image_size"))
+        frames = Part("image_converter", "keras_hub>ImageConverter", converter, [(None,) + shape[2:]]).output_shape()
+        return [shape[:2] + tuple(frames[1:])]
 
 
 @hub("CachedMultiHeadAttention")

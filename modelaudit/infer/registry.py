@@ -33,6 +33,7 @@ FAMILIES = (
     "tf_ops",
     "tfmot",
     "keras_hub",
+    "keras_hub_sam",
     "qkeras",
     "larq",
 )

@@ -120,7 +120,10 @@ def test_keras_hub_layers_match_keras(saved, name, fmt):
 def test_every_keras_hub_spec_is_in_a_model(saved):
     written = {layer.registered_name for b in saved.values() for layer in formats.read(b.files["keras-v3"]).layers}
     ours = {name for name in registry.known_classes() if name.startswith("keras_hub>")}
-    assert ours - written == set()
+    # the SAM layers and the Gemma4 / Qwen3.5 / video converters are held to test_keras_hub_sam.py's models
+    from tests.differential.test_keras_hub_sam import HELD
+
+    assert ours - written - HELD == set()
 
 
 def test_tied_masked_lm_head_counts_its_own_weights(tmp_path):
