@@ -52,25 +52,65 @@ DANGEROUS_CALLABLES = frozenset({
     "putenv", "check_call", "check_output", "Popen", "getoutput", "getstatusoutput", "eval", "exec",
     "__import__", "import_module", "run_module", "run_path", "urlopen", "urlretrieve", "create_connection",
 })
-# Keras's (and TensorFlow's) own functions that are not modeling operations: fetching or writing files,
-# loading other models, flipping global state such as safe mode (CVE-2025-8747, CVE-2025-9906), and the
-# layers that load code from elsewhere (TFSMLayer: a SavedModel at a path; TorchModuleWrapper: a pickle).
-KERAS_GADGETS = frozenset({
-    "get_file", "enable_unsafe_deserialization", "set_global_attribute", "load_model", "load_weights",
-    "save_model", "save_weights", "model_from_json", "model_from_yaml", "model_from_config",
-    "deserialize_keras_object", "register_keras_serializable", "func_load", "load_img", "save_img",
-    "image_dataset_from_directory", "text_dataset_from_directory", "audio_dataset_from_directory",
-    "clear_session", "extract_archive", "write_file", "read_file",
-    "WriteFile", "ReadFile", "py_function", "numpy_function", "py_func", "eager_py_func", "PyFunc",
-    "EagerPyFunc", "PyFuncStateless", "load_op_library", "load_library", "GFile",
+# The gadgets: functions and classes that are not modeling operations and that, called while a model
+# loads, download, read or write files, load other models, flip safe mode off (CVE-2025-8747,
+# CVE-2025-9906) or load code from elsewhere (TFSMLayer: a SavedModel at a path; TorchModuleWrapper: a
+# pickle). One list of dotted names; "a.b.*" is everything under a.b. A Keras entry matches every
+# spelling Keras resolves to it: `keras.src.*` and `tf_keras.src.*` internal paths (matched by the last
+# name, or by the namespace anywhere in the path), the module and name split at any dot, and the names
+# Keras 3's legacy .h5 loader takes from `keras.src.layers.__dict__` (`deserialize`, `serialize` ...).
+# An entry outside Keras is a MA403 error (an import the file chooses), whatever its registered name.
+GADGETS = frozenset({
+    # Keras's own non-modeling APIs (NON_MODELING_APIS in keras/src/saving/serialization_lib.py, and more)
+    "keras.utils.get_file", "keras.utils.plot_model", "keras.utils.model_to_dot", "keras.utils.load_img",
+    "keras.utils.save_img", "keras.utils.image_dataset_from_directory", "keras.utils.text_dataset_from_directory",
+    "keras.utils.audio_dataset_from_directory", "keras.utils.timeseries_dataset_from_array",
+    "keras.utils.clear_session", "keras.utils.extract_archive", "keras.utils.func_load",
+    "keras.utils.deserialize_keras_object", "keras.utils.serialize_keras_object",
+    "keras.utils.register_keras_serializable", "keras.utils.get_registered_object",
+    "keras.models.load_model", "keras.models.save_model", "keras.models.model_from_json",
+    "keras.models.model_from_yaml", "keras.models.model_from_config", "keras.models.clone_model",
+    "keras.layers.deserialize", "keras.layers.serialize", "keras.layers.serialization_lib",
+    "keras.layers.keras_export", "keras.layers.TFSMLayer", "keras.layers.TorchModuleWrapper",
+    "keras.export.TFSMLayer", "keras.export.ExportArchive", "keras.utils.TorchModuleWrapper",
+    "keras.config.enable_unsafe_deserialization", "keras.config.set_backend", "keras.config.set_floatx",
+    "keras.config.set_dtype_policy", "keras.config.set_image_data_format", "keras.config.set_epsilon",
+    "keras.backend.clear_session", "keras.backend.set_global_attribute",
+    "keras.preprocessing.image.load_img", "keras.preprocessing.image.save_img",
+    "keras.preprocessing.image_dataset_from_directory", "keras.preprocessing.text_dataset_from_directory",
+    "keras.datasets.*", "keras.saving.*", "keras.global_state.*", "keras.file_utils.*",
+    "keras.python_utils.*", "keras.io_utils.*", "keras.saved_model.*", "keras.legacy.saving.*",
+    "keras.callbacks.*", "keras.distribution.*",
+    # TensorFlow's file, process and library ops, reachable as tf.* functions
+    "tensorflow.io.*", "tensorflow.gfile.*", "tensorflow.file_io.*", "tensorflow.io_ops.*",
+    "tensorflow.gen_io_ops.*", "tensorflow.script_ops.*", "tensorflow.gen_script_ops.*",
+    "tensorflow.load_library.*", "tensorflow.saved_model.*", "tensorflow.py_function", "tensorflow.numpy_function",
+    "tensorflow.py_func", "tensorflow.eager_py_func", "tensorflow.load_op_library", "tensorflow.write_file",
+    "tensorflow.read_file", "tensorflow.WriteFile", "tensorflow.ReadFile", "tensorflow.PyFunc",
+    "tensorflow.EagerPyFunc", "tensorflow.PyFuncStateless", "tensorflow.GFile",
+    # outside Keras: loaders of pickles and code, documentation servers, the process and the network
+    "torch.load", "torch.hub.*", "torch.jit.load", "torch.serialization.*", "numpy.load", "numpy.lib.npyio.*",
+    "numpy.lib._npyio_impl.*", "numpy.fromfile", "numpy.memmap", "pandas.read_pickle", "pydoc.*", "importlib.*", "runpy.*", "builtins.eval", "builtins.exec",
+    "builtins.open", "builtins.__import__", "posix.*", "nt.*", "os.*", "subprocess.*", "shutil.*", "socket.*",
+    "webbrowser.*", "pickle.*", "marshal.*", "ctypes.*", "code.*", "pty.*", "urllib.*", "requests.*",
 })
-# Module path components under which nothing is a modeling object.
-GADGET_NAMESPACES = frozenset({
-    "saving", "global_state", "file_utils", "python_utils", "gfile", "file_io", "io_ops", "gen_io_ops",
-    "script_ops", "gen_script_ops", "saved_model", "load_library",
-})
-GADGET_MODULES = frozenset({"keras.config", "keras.src.backend.config", "tf_keras.config"})
-GADGET_CLASSES = frozenset({"TFSMLayer", "TorchModuleWrapper"})
+_KERAS_ROOTS = ("keras", "tensorflow")  # the roots GADGETS spells Keras's and TensorFlow's entries under
+# Keras's and TensorFlow's internal path components, dropped before matching: keras.src.utils.file_utils
+# -> keras.utils.file_utils; tensorflow.python.ops.script_ops -> tensorflow.ops.script_ops
+_INTERNAL_PARTS = frozenset({"src", "python", "api", "_api", "v1", "v2", "compat", "_tf_keras", "internal",
+                             "__internal__", "ops", "platform", "lib"})
+_GADGET_NAMES = {}  # root -> last names the root's entries end with
+_GADGET_SPACES = {}  # root -> namespaces ("a.b.*": "b") anywhere under the root
+for _entry in GADGETS:
+    _root, *_rest = _entry.split(".")
+    if _rest[-1] == "*":
+        _GADGET_SPACES.setdefault(_root, set()).add(_rest[-2] if len(_rest) > 1 else "*")
+    else:
+        _GADGET_NAMES.setdefault(_root, set()).add(_rest[-1])
+# Class names Keras writes itself with two leading underscores; any other (`__builtins__`, `__loader__`)
+# is a name Keras 3's legacy loader looks up in a module's __dict__, not a modeling object.
+KERAS_SPECIAL = frozenset({"__lambda__", "__typespec__", "__keras_tensor__", "__tensor__", "__numpy__",
+                           "__bytes__", "__ellipsis__", "__slice__", "__passive_serialization__"})
 # tf_keras registers some of its own classes under the default "Custom>" package.
 TF_KERAS_REGISTERED = frozenset(
     "Custom>" + n for n in (
@@ -90,10 +130,81 @@ DATA_KEYS = frozenset({"vocabulary", "merges", "stop_words", "idf_weights", "val
 FUNCTION_SLOTS = (("function", "function_type", "module"), ("output_shape", "output_shape_type", "output_shape_module"),
                   ("mask", "mask_type", "mask_module"))
 
+# A string in a callable slot, a dotted name: `keras.utils.get_file`, `os.system`.
+DOTTED = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+$")
+CALLABLE_KEYS = frozenset({"activation", "recurrent_activation", "loss", "losses", "metrics", "weighted_metrics",
+                           "optimizer", "inner_activation"})
+CALLABLE_SUFFIXES = ("_initializer", "_regularizer", "_constraint", "_activation", "_fn", "_function")
 MAX_WALK_DEPTH = 256  # the readers bound JSON depth to 200; a live model's config is bounded here
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]{0,15}://\S")
 PATH = re.compile(r"^(?:/[^/\s]+(?:/[^/\s]*)+|[A-Za-z]:[\\/]\S*|\\\\[^\\\s]+\\\S*|~[\\/]\S*|file:\S+)$|(?:^|[\\/])\.\.(?:[\\/]|$)")
 BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]+$")
+
+
+def _canonical(path: str) -> list:
+    """A dotted path as GADGETS spells it: tf_keras, keras_hub ... and tensorflow.keras read as keras,
+    tf as tensorflow, and Keras's and TensorFlow's internal components (`src`, `python` ...) dropped."""
+    parts = [p for p in path.split(".") if p]
+    if not parts:
+        return parts
+    root = parts[0]
+    if root in ("tensorflow", "tf") and "keras" in parts[1:4]:
+        parts = parts[parts.index("keras", 1):]
+    elif root == "tf":
+        parts = ["tensorflow"] + parts[1:]
+    elif root in KERAS_FAMILY and root != "tensorflow":
+        parts = ["keras"] + parts[1:]
+    if parts[0] in _KERAS_ROOTS:
+        parts = parts[:1] + [p for p in parts[1:] if p not in _INTERNAL_PARTS]
+    return parts
+
+
+def gadget(path: str) -> Optional[str]:
+    """The root of the GADGETS entry a dotted path resolves to ("keras", "torch" ...), or None."""
+    parts = _canonical(path)
+    if not parts:
+        return None
+    root, rest = parts[0], parts[1:]
+    spaces, names = _GADGET_SPACES.get(root, ()), _GADGET_NAMES.get(root, ())
+    if "*" in spaces or (rest and rest[-1] in names) or any(p in spaces for p in rest):
+        return root
+    return None
+
+
+def threat(path: str) -> Optional[str]:
+    """What a dotted path (a module and the name looked up in it) reaches: "gadget" (Keras's or
+    TensorFlow's own non-modeling functions, MA404), "dangerous" (a module or callable that runs
+    commands, imports, or touches files and the network, MA403), or None."""
+    parts = [p for p in path.split(".") if p]
+    if not parts:
+        return None
+    root = parts[0]
+    if root in ("builtins", "__builtin__"):
+        return "dangerous" if any(p in DANGEROUS_BUILTINS for p in parts[1:]) else None
+    hit = gadget(path)
+    if hit in _KERAS_ROOTS:
+        return "gadget"
+    if hit is not None or root in DANGEROUS_MODULES:
+        return "dangerous"
+    if root not in KERAS_FAMILY and any(p in DANGEROUS_CALLABLES for p in parts[1:]):
+        return "dangerous"
+    return None
+
+
+def _unsafe_flag(value: Any) -> bool:
+    """A safe_mode value that turns safe mode off somewhere: Keras tests it as `if safe_mode:` (so 0,
+    null, "" and [] do) or `is not False`; a string spelling false is an unmistakable request."""
+    if value is True:
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() in ("", "false", "0", "no", "off", "none", "null", "n", "f")
+    if isinstance(value, (int, float)) and value == 0:
+        return True
+    return value is None or value is False or (isinstance(value, (list, dict)) and not value)
+
+
+# A registration as Keras writes it (register_keras_serializable): "Package>Name".
+REGISTERED = re.compile(r"^[^>\s]+>[^>\s]+$")
 
 
 # ---- marshalled code, recognised by its header bytes (never unmarshalled) ------------------------
@@ -241,8 +352,8 @@ class _Walk:
                     if isinstance(item, (dict, list)):
                         keep = held_by if isinstance(item, list) else None
                         children.append((item, child, depth + 1, item_layer, quiet, keep, owner))
-                    else:
-                        self.value(item, None, child, layer, quiet, owner)
+                    else:  # a list of callables (`metrics`) keeps its key
+                        self.value(item, held_by if _callable_slot(held_by) else None, child, layer, quiet, owner)
             stack.extend(reversed(children))
 
     # -- leaves --
@@ -251,10 +362,6 @@ class _Walk:
         self.see("bytecode", loc, layer, "a string that decodes to a marshalled Python code object", BYTECODE)
 
     def value(self, value: Any, key: Any, loc: str, layer, quiet: bool, owner: Optional[str]) -> None:
-        if key == "safe_mode" and value is False:
-            self.see("gadget", loc, layer, "`safe_mode: false`",
-                     "asks the function that receives it to turn Keras's safe mode off (CVE-2025-9906)")
-            return
         if not isinstance(value, str) or not value:
             return
         if not quiet and carries_code(value):
@@ -268,11 +375,33 @@ class _Walk:
         elif len(value) <= 4096 and (URL.match(value) or PATH.search(value)):
             self.see("path", loc, layer, f"the string {_short(value)!r}",
                      "a file path or URL; a model config has no business pointing outside the file", Severity.WARNING)
+        elif "." in value and _callable_slot(key) and DOTTED.match(value):
+            # a shorthand string where Keras looks a callable up by name: `"activation": "os.system"`
+            self.threat(threat(value), loc, layer, f"`{value}`")
+
+    def threat(self, kind: Optional[str], loc, layer, subject: str) -> bool:
+        if kind == "gadget":
+            self.see("gadget", loc, layer, subject, GADGET)
+        elif kind == "dangerous":
+            self.see("dangerous", loc, layer, subject, "a known-dangerous module or callable; " + IMPORTED)
+        return kind is not None
 
     # -- objects --
 
+    def flags(self, d: dict, loc, layer) -> None:
+        """safe_mode in any falsy spelling (a Lambda's `arguments` for load_model, a from_config call), and
+        set_global_attribute's ("safe_mode_saving", falsy) pair."""
+        if "safe_mode" in d and _unsafe_flag(d["safe_mode"]):
+            self.see("gadget", _join(loc, "safe_mode"), layer, f"`safe_mode: {_short(d['safe_mode'])}`",
+                     "asks the function that receives it to turn Keras's safe mode off (CVE-2025-9906)")
+        if d.get("name") in ("safe_mode_saving", "safe_mode") and "value" in d and _unsafe_flag(d["value"]):
+            self.see("gadget", _join(loc, "value"), layer, f"`{d['name']}` set to `{_short(d['value'])}`",
+                     "Keras's global safe-mode switch, turned off (CVE-2025-9906)")
+
     def object(self, d: dict, loc: str, layer, quiet: bool) -> None:
         cn = d.get("class_name") if isinstance(d.get("class_name"), str) else None
+        if "safe_mode" in d or "value" in d:
+            self.flags(d, loc, layer)
         if cn == "__lambda__" and not quiet:
             self.see("bytecode", loc, layer, "a Keras 3 `__lambda__` object (marshalled Python bytecode)", BYTECODE)
         for fkey, tkey, mkey in FUNCTION_SLOTS:  # a Keras 2 Lambda config: value, type and module per function
@@ -289,14 +418,21 @@ class _Walk:
         if cn == "Lambda" and isinstance(d.get("config"), dict) and not _lambda_bytecode(d["config"]):
             self.see("lambda", loc, layer, f"Lambda layer calling `{_describe_function(d['config'])}`",
                      "its computation and output shape cannot be audited, and loading it needs that function's code")
-        if cn == "TFSMLayer":
-            self.see("gadget", loc, layer, "`TFSMLayer`",
+        last = cn.rsplit(".", 1)[-1] if cn else None
+        if last == "TFSMLayer":
+            self.see("gadget", loc, layer, f"`{cn}`",
                      "loads a TensorFlow SavedModel from the path in its config, whatever safe_mode says (CVE-2026-1462)")
-        elif cn == "TorchModuleWrapper":
-            self.see("gadget", loc, layer, "`TorchModuleWrapper`", "unpickles the torch module its config carries")
+            return
+        if last == "TorchModuleWrapper":
+            self.see("gadget", loc, layer, f"`{cn}`", "unpickles the torch module its config carries")
+            return
         if cn in ("TFOpLambda", "SlicingOpLambda") and isinstance(d.get("config"), dict):
             fn = d["config"].get("function")
-            if isinstance(fn, str) and _gadget_parts(fn.split(".")):
+            touches = tf_file_function(fn, d) if isinstance(fn, str) else None
+            if touches is not None:  # MA409's: a TensorFlow op on files or processes
+                self.see("tf-file-op", _join(_join(loc, "config"), "function"), layer, f"{cn} calling `tf.{fn}`",
+                         touches)
+            elif isinstance(fn, str) and threat("tensorflow." + fn) == "gadget":
                 self.see("gadget", _join(_join(loc, "config"), "function"), layer, f"{cn} calling `tf.{fn}`", GADGET)
         if cn is None:
             return
@@ -308,13 +444,31 @@ class _Walk:
                 name = d["spec_name"]
             module = d["module"]
             if module is None:
-                self.custom(loc, layer, name, f"module null, registered as {d.get('registered_name')!r}")
+                if not self.names(name, d.get("registered_name"), loc, layer):
+                    self.custom(loc, layer, name, f"module null, registered as {d.get('registered_name')!r}")
             elif isinstance(module, str):
                 self.reference(module, name, d.get("registered_name"), loc, layer, function=cn == "function")
             else:
                 self.see("foreign", loc, layer, f"module {_short(module)}", "not a module name; " + IMPORTED)
+            return
+        registered = d.get("registered_name")
+        if cn.startswith("__") and cn not in KERAS_SPECIAL:
+            # no module: Keras 3's legacy loader looks the name up in keras.src.layers.__dict__
+            self.see("dangerous", loc, layer, f"`{cn}`", "a module attribute, not a modeling object; " + IMPORTED)
+        elif self.threat(threat(cn if "." in cn else "keras.layers." + cn), loc, layer, f"`{cn}`"):
+            return  # `deserialize`, `serialize` ... as a layer class; a dotted path as a class name
         elif ">" in cn and cn not in TF_KERAS_REGISTERED:  # tf_keras names registered classes "Package>Name"
-            self.custom(loc, layer, cn, "a registered class")
+            if not self.names(cn, registered, loc, layer):
+                self.custom(loc, layer, cn, "a registered class")
+
+    def names(self, name: Optional[str], registered: Any, loc, layer) -> bool:
+        """A registered name, or a name with no module, that spells a dangerous or gadget path
+        ("os>system", "subprocess.Popen"): reported, and True."""
+        for text in (name, registered):
+            if isinstance(text, str) and (">" in text or "." in text):
+                if self.threat(threat(text.replace(">", ".")), loc, layer, f"`{text}`"):
+                    return True
+        return False
 
     def custom(self, loc, layer, name, how) -> None:
         self.see("custom", loc, layer, f"custom object `{name}` ({how})",
@@ -324,39 +478,50 @@ class _Walk:
     def reference(self, module: str, name: Optional[str], registered: Any, loc: str, layer, slot=None,
                   function: bool = False) -> None:
         """A module, and the name looked up in it, that a loader may import. `slot`: set for a Keras 2
-        Lambda's function ("function" or "lambda"), whose module only lends the function its globals."""
-        qual = f"`{module}.{name}`" if name else f"module `{module}`"
+        Lambda's function ("function" or "lambda"), whose module only lends the function its globals.
+
+        Every name a loader looks up counts: the name (split at any dot: Keras 3 resolves `module` +
+        "." + name, tf_keras follows one `Outer.inner` attribute), and a registered name that is not
+        "Package>Name" (tf_keras looks it up in the module when the name is not there)."""
         root = module.split(".")[0]
+        reg = registered if isinstance(registered, str) and registered else None
+        lookups = [name] + ([reg] if reg is not None and reg != name and ">" not in reg else [])
+        for looked in lookups:
+            path = f"{module}.{looked}" if looked else module
+            if root == "__main__" and looked:  # the loading script's globals: `os.system` is its `os` module's
+                path = looked
+            if self.threat(threat(path), loc, layer, f"`{module}.{looked}`" if looked else f"module `{module}`"):
+                return
+        if self.names(None, reg, loc, layer):
+            return
         if not module or root == "__main__":
             if not slot and name:
                 self.custom(loc, layer, name, "defined in the saving script")
             return
         if root in KERAS_FAMILY:
-            if module in GADGET_MODULES or name in KERAS_GADGETS or _gadget_parts(module.split(".")[1:]):
-                self.see("gadget", loc, layer, qual, GADGET)
             return
+        qual = f"`{module}.{name}`" if name else f"module `{module}`"
         if root == "builtins":
-            if name in DANGEROUS_BUILTINS:
-                self.see("dangerous", loc, layer, qual, "a Python builtin that evaluates code, imports or opens files; "
-                         + IMPORTED)
-            elif not slot and not function:  # a class Keras wrote from code run without a module (exec)
+            if not slot and not function:  # a class Keras wrote from code run without a module (exec)
                 self.custom(loc, layer, name, f"registered as {registered!r}")
             return
-        if root in DANGEROUS_MODULES or name in DANGEROUS_CALLABLES:
-            self.see("dangerous", loc, layer, qual, "a known-dangerous module or callable; " + IMPORTED)
-        elif slot == "function":
+        if slot == "function":
             self.custom(loc, layer, f"{module}.{name}" if name else module, "a Keras 2 Lambda's function")
         elif slot == "lambda":
             return  # the bytecode's own globals: MA401 already reports the bytecode
-        elif isinstance(registered, str) and registered:
+        elif reg is not None and REGISTERED.match(reg):
             self.custom(loc, layer, f"{module}.{name}", f"registered as {registered!r}")
+        elif reg is not None:
+            self.see("foreign", loc, layer, qual, f"registered_name {_short(reg)!r} is not a registration "
+                     "(`Package>Name`): tf_keras looks it up as a name in that module; " + IMPORTED)
         else:
             self.see("foreign", loc, layer, qual, "a module outside the Keras family, with no registered name; "
                      + IMPORTED)
 
 
-def _gadget_parts(parts: list) -> bool:
-    return bool(parts) and (parts[-1] in KERAS_GADGETS or any(p in GADGET_NAMESPACES for p in parts))
+def _callable_slot(key: Any) -> bool:
+    """Config keys whose string value Keras resolves to a callable by name."""
+    return isinstance(key, str) and (key in CALLABLE_KEYS or key.endswith(CALLABLE_SUFFIXES))
 
 
 def _lambda_bytecode(cfg: dict) -> bool:
