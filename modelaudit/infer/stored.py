@@ -40,6 +40,33 @@ FROZEN_IN_MODEL = {
     # dinov2_layers.py DINOV2Embedding: its one frozen variable, position_embeddings (Keras saves a
     # layer's trainable variables first, so the frozen one is last)
     "keras_hub>DINOV2Backbone": ((re.compile(r"layers/dinov2_embedding"), -1),),
+    # gemma4_decoder_block.py: each text decoder block's own layer_scalar; gemma4_layers.py: a
+    # Gemma4ClippableDense / ClippableEinsumDense's input/output min and max (its kernel sits in its
+    # `dense`), a Gemma4FrozenNorm's scale (the audio conformer's norms); gemma4_vision_encoder.py
+    # Gemma4VisionOutput's std_bias and std_scale
+    "keras_hub>Gemma4Backbone": (
+        (re.compile(r"layers/gemma4_text_decoder_block(_\d+)?"), None),
+        (re.compile(r"layers/gemma4_vision_encoder/layers/gemma4_vision_encoder_block/encoder_blocks/"
+                    r"gemma4_vision_decoder_block(_\d+)?/(attention/(query|key|value|output)_dense|ffw_linear|"
+                    r"gating_ffw(_2)?)"), None),
+        (re.compile(r"layers/gemma4_vision_encoder/layers/gemma4_vision_output"), None),
+        (re.compile(r"layers/gemma4_audio_encoder/conformer_blocks/gemma4_audio_conformer_block(_\d+)?/"
+                    r"(attention/attn/[qkv]_proj|attention/out_proj|ffw_(start|end)/ffw_[12]|lconv/linear_(start|end)|"
+                    r"attention/(pre_attn|post)_norm|ffw_(start|end)/(pre|post)_norm|lconv/(pre|conv)_norm|norm)"), None),
+    ),
+    # sam_layers.py RandomFrequencyPositionalEmbeddings (the prompt encoder's positional_embedding_layer)
+    "keras_hub>SAMBackbone": ((re.compile(r"layers/sam_prompt_encoder/positional_embedding_layer"), None),),
+    # d_fine_decoder.py DFineDecoder's own reg_scale and upsampling_factor; d_fine_attention.py each
+    # decoder layer's encoder_attn num_points_scale (its projections are sublayers)
+    "keras_hub>DFineBackbone": (
+        (re.compile(r"layers/d_fine_decoder"), None),
+        (re.compile(r"layers/d_fine_decoder/decoder_layers/d_fine_decoder_layer(_\d+)?/encoder_attn"), None),
+    ),
+    # rqvae_layers.py VectorQuantizerEMA: its codebook and EMA statistics, updated by EMA, not by
+    # gradients. keras_hub does not export the class: the file registers it by its bare name.
+    "RQVAEBackbone": (
+        (re.compile(r"layers/residual_vector_quantizer/quantizers/vector_quantizer_ema(_\d+)?"), None),
+    ),
 }
 
 
