@@ -137,6 +137,17 @@ class SourceFacts:
     # (npz member, the globals its pickle names) for each weight stored as an object array (a pickle)
     pickled_members: tuple = ()
     signatures: tuple = ()  # a SavedModel's serving signatures (Signature), in the file's order
+    # bytes before the container that its readers skip (an HDF5 user block; whatever precedes a zip's
+    # first member): how many, and the first formats.detect.HIDDEN_HEAD of them
+    prefix_size: int = 0
+    prefix_head: bytes = b""
+    archive_comment: bytes = b""  # a zip's comment (at most 64 KiB)
+    # (where: "prefix" | "comment" | a member, the globals it names) for hidden bytes that parse as a pickle
+    hidden_pickles: tuple = ()
+    member_modes: tuple = ()  # (name, Unix mode) of zip members whose mode is neither a file's nor a folder's
+    header_mismatches: tuple = ()  # (name, what its local header says that the central directory does not)
+    metadata: Any = field(default=None, hash=False, compare=False)  # metadata.json as parsed, None if absent
+    metadata_problem: Optional[str] = None  # why metadata.json could not be parsed (Keras never reads it)
 
 
 @dataclass(frozen=True)

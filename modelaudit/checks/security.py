@@ -705,10 +705,50 @@ class ArchiveAnomaly(Rule):
     code = "MA405"
     name = "archive-anomaly"
     severity = Severity.ERROR
-    summary = "The .keras zip holds unexpected, absolute, `..` or duplicate members, or a zip-bomb ratio"
+    summary = ("The .keras zip holds unexpected, absolute, `..`, duplicate or linked members, a zip-bomb ratio, "
+               "lying local headers, a comment, or a metadata.json Keras would not write")
     options = {"max_compression_ratio": 100.0, "min_inflated_bytes": 1 << 20}
 
     def check(self, model):
+        yield from self._members(model)
+        yield from self._container(model.graph.source)
+        yield from self._metadata(model.graph.source)
+
+    def _container(self, source):
+        for name, mode in source.member_modes:
+            yield self.finding(None, f"zip member {name!r} is {_file_type(mode)} (Unix mode {mode:o} in its external "
+                               "attributes): an extractor that honours it (unzip, bsdtar) writes through it outside "
+                               "the extraction folder; Keras writes plain files")
+        for name, how in source.header_mismatches:
+            yield self.finding(None, f"zip member {name!r}: {how}: a tool that reads local headers (a streaming "
+                               "unzip, some scanners) sees another archive than Python's zipfile and Keras")
+        if source.archive_comment:
+            pickled = dict(source.hidden_pickles).get("comment")
+            seen = hidden_content(source.archive_comment, pickled)
+            if seen is not None:
+                severity, what = seen
+                yield self.finding(None, f"the archive comment ({len(source.archive_comment):,} bytes) is {what}; "
+                                   "Keras never writes a comment, so it was added after saving", severity)
+
+    def _metadata(self, source):
+        if source.metadata_problem is not None:
+            yield self.finding(None, f"metadata.json is not what Keras writes ({source.metadata_problem}); Keras "
+                               "never reads it, so the model loads and is audited without it, but a tool that "
+                               "shows it is misled", Severity.WARNING)
+            return
+        if source.metadata is None:
+            return
+        if not isinstance(source.metadata, dict):
+            yield self.finding(None, "metadata.json is not a JSON object (Keras writes keras_version and "
+                               "date_saved); Keras never reads it, but a tool that shows it is misled", Severity.WARNING)
+        walk = _Walk()
+        walk.run(source.metadata, "metadata.json")
+        for s in walk.out:
+            if s.kind in ("bytecode", "dangerous", "foreign", "gadget"):
+                yield self.finding(None, f"{s.message}; metadata.json is a member Keras writes but never reads, "
+                                   "so this is there for another tool to load")
+
+    def _members(self, model):
         members = model.graph.source.members
         spellings: dict[str, list] = {}  # casefolded name -> every spelling, in order (one pass: linear)
         for name, *_ in members:
@@ -738,6 +778,81 @@ class ArchiveAnomaly(Rule):
                     f"zip member {name!r} inflates {compressed:,} bytes to {size:,} (ratio {ratio:,.0f}, bound "
                     f"{ratio_bound:g}): a decompression bomb; Keras stores members uncompressed",
                 )
+
+
+def _file_type(mode: int) -> str:
+    kind = mode & 0o170000
+    return {0o120000: "a symbolic link", 0o020000: "a character device", 0o060000: "a block device",
+            0o010000: "a named pipe", 0o140000: "a socket"}.get(kind, f"of file type {kind:o}")
+
+
+# -- bytes a loader skips: a prefix before the container, an archive comment --
+
+EXECUTABLES = ((b"MZ", "a Windows executable"), (b"\x7fELF", "an ELF executable"),
+               (b"\xcf\xfa\xed\xfe", "a Mach-O executable"), (b"\xce\xfa\xed\xfe", "a Mach-O executable"),
+               (b"\xca\xfe\xba\xbe", "a Mach-O or Java executable"),
+               (b"\x89HDF\r\n\x1a\n", "an HDF5 file, which loaders that open the file as HDF5 (h5py; Keras given a "
+                "`.h5` name) read instead, unaudited"))
+SCRIPT = re.compile(
+    r"^#!|^\s*(?:import\s+\w|from\s+[\w.]+\s+import\s)|\b(?:exec|eval|__import__|compile|system|popen|spawn\w*|"
+    r"check_output|run_path|getattr)\s*\(|\b(?:subprocess|os|posix|nt|builtins|importlib)\.\w+|<script\b|<\?php|"
+    r"\b(?:powershell|cmd\.exe|/bin/(?:ba)?sh|curl\s+\S|wget\s+\S|rm\s+-rf|chmod\s+\+x|base64\s+-d)", re.M)
+TEXT_CONTROLS = frozenset(range(32)) - {9, 10, 12, 13}
+
+
+def hidden_content(data: bytes, pickled: Optional[tuple] = None) -> Optional[tuple]:
+    """(severity, what `data` is) for bytes a loader skips, or None for nothing to report: zeros, or
+    plain text that is not code. `pickled`: the globals it names when the reader parsed it as a pickle."""
+    if pickled is not None:
+        named = f" naming {', '.join(f'`{g}`' for g in pickled[:4])}" if pickled else ""
+        return Severity.ERROR, (f"a pickle{named}: `pickle.load`, `torch.load` or `joblib.load` handed this file "
+                                "runs it")
+    if looks_like_code_object(data[:64]):
+        return Severity.ERROR, "marshalled Python bytecode: `marshal.load` handed this file builds code to run"
+    for magic, what in EXECUTABLES:
+        if data.startswith(magic):
+            return Severity.ERROR, what if magic.startswith(b"\x89HDF") else f"{what}: the file runs as a program"
+    if data.startswith(b"PK\x03\x04"):
+        return Severity.WARNING, ("zip members, which a reader that walks local headers (a streaming unzip) takes "
+                                  "for the archive's")
+    body = data.rstrip(b"\0")
+    if not body:
+        return None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or any(ord(ch) in TEXT_CONTROLS for ch in text):
+        return Severity.WARNING, ("binary data of unknown purpose: Keras writes nothing there, and what reads it "
+                                  "cannot be told from the model")
+    if carries_code(text.strip()):
+        return Severity.ERROR, "base64 of marshalled Python bytecode"
+    script = SCRIPT.search(text)
+    if script is not None:
+        return Severity.ERROR, (f"a script (`{_short(script.group(0).strip(), 40)}`): a shell or interpreter handed "
+                                "this file runs it")
+    return None
+
+
+@register
+class PolyglotPrefix(Rule):
+    code = "MA411"
+    name = "polyglot-prefix"
+    severity = Severity.ERROR
+    summary = "Bytes before the zip archive or the HDF5 superblock (a user block): a pickle, a script, or binary data"
+
+    def check(self, model):
+        source = model.graph.source
+        if source.prefix_size <= 0:
+            return
+        where = "the HDF5 superblock (its user block)" if model.graph.format == "keras-h5" else "the zip archive"
+        seen = hidden_content(source.prefix_head, dict(source.hidden_pickles).get("prefix"))
+        if seen is None:
+            return
+        severity, what = seen
+        shown = "" if len(source.prefix_head) >= source.prefix_size else f" (the first {len(source.prefix_head):,} read)"
+        yield self.finding(None, f"{source.prefix_size:,} bytes before {where}{shown} are {what}; Keras's loader "
+                           "skips them and loads the model, so the one file is two", severity)
 
 
 def _weight_layer(model, path: str) -> Optional[str]:

@@ -123,9 +123,8 @@ class _Walker:
 
     def run(self) -> Tree:
         r = self.r
+        self.user_block = self._skip_user_block()
         head = r.read_upto(0, 256)
-        if head[:8] != SIGNATURE:
-            raise Unsupported("no signature at offset 0")
         root_addr = self._superblock(head)
         kind, info = self.object(root_addr)
         if kind != "group":
@@ -161,6 +160,18 @@ class _Walker:
             stack.extend(reversed(children))
         return self.tree
 
+    def _skip_user_block(self) -> int:
+        """The superblock where the HDF5 library finds it (0, 512, 1024, ...); the image is then read
+        from there, its addresses being relative to it."""
+        from modelaudit.formats.detect import hdf5_superblock
+
+        r = self.r
+        at = hdf5_superblock(lambda pos, n: r.read_upto(pos, n), r.size)
+        if at is None:
+            raise Unsupported("no signature")
+        r.base, r.size = r.base + at, r.size - at
+        return at
+
     def _superblock(self, head: bytes) -> int:
         """The root group's address, from a superblock the HDF5 library would open as it is."""
         r = self.r
@@ -189,8 +200,11 @@ class _Walker:
                 raise Unsupported("superblock extension")
         else:
             raise Unsupported(f"superblock version {version}")
-        if base != 0:
-            raise Unsupported("base address not 0")
+        # the base address is the superblock's own offset (the user block's size); the end-of-file
+        # address counts from the start of the file
+        if base != self.user_block or eof < base:
+            raise Unsupported("base address not the superblock's")
+        eof -= base
         if eof > r.size:
             raise Unsupported("truncated file")  # the library refuses it: h5py says so
         r.size = eof  # the library reads nothing past the end it records

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import zipfile
 from dataclasses import replace
@@ -120,22 +121,89 @@ def read(path: str, scan=None) -> ModelGraph:
             if CONFIG not in names:
                 raise ModelReadError(f"no {CONFIG} in the archive: not a Keras 3 .keras file")
             data = json_config.loads(_read_member(zf, CONFIG, json_config.MAX_CONFIG_BYTES), CONFIG)
-            metadata = {}
-            if METADATA in names:
-                metadata = json_config.loads(_read_member(zf, METADATA, MAX_METADATA_BYTES), METADATA)
-                if not isinstance(metadata, dict):
-                    metadata = {}
-            version = metadata.get("keras_version")
+            metadata, problem = _metadata(zf, names)
+            version = metadata.get("keras_version") if isinstance(metadata, dict) else None
             graph = json_config.graph_from_config(data, format="keras-v3")
             source = SourceFacts(
                 members=members, file_size=file_size,
                 keras_version=version if isinstance(version, str) else None,
+                metadata=metadata, metadata_problem=problem,
+                **_container_facts(zf, infos, f),
             )
             if WEIGHTS_H5 in names:
                 graph, source = _attach_h5(graph, zf, f, source, scan)
             elif WEIGHTS_NPZ in names:
                 graph, source = _attach_npz(graph, zf, f, source, scan)
             return replace(graph, source=source)
+
+
+def _metadata(zf: zipfile.ZipFile, names: list):
+    """(metadata.json as parsed or None, why it could not be): Keras writes it and never reads it, so
+    a broken one is a fact for the rules, not a reason to refuse the model."""
+    if METADATA not in names:
+        return None, None
+    try:
+        return json_config.loads(_read_member(zf, METADATA, MAX_METADATA_BYTES), METADATA), None
+    except ModelReadError as exc:
+        return None, str(exc)
+
+
+def _container_facts(zf: zipfile.ZipFile, infos: list, f) -> dict:
+    """What the archive holds beside its members' contents: the bytes before its first member, its
+    comment, members with a Unix file type other than a file's or a folder's (a symbolic link), and
+    local headers that disagree with the central directory. Bounded: one read per member."""
+    from modelaudit.formats.detect import HIDDEN_HEAD, pickle_globals
+
+    start = min((i.header_offset for i in infos), default=zf.start_dir)
+    prefix = _read_at(f, 0, min(start, HIDDEN_HEAD)) if start > 0 else b""
+    comment = zf.comment or b""
+    hidden = [(where, found) for where, data in (("prefix", prefix), ("comment", comment))
+              for found in [pickle_globals(data)] if found is not None]
+    modes = []
+    for i in infos:
+        mode = i.external_attr >> 16
+        if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+            modes.append((i.filename, mode))
+    return {"prefix_size": max(start, 0), "prefix_head": prefix, "archive_comment": comment,
+            "hidden_pickles": tuple(hidden), "member_modes": tuple(modes),
+            "header_mismatches": tuple(_header_mismatches(infos, f))}
+
+
+def _read_at(f, pos: int, n: int) -> bytes:
+    f.seek(pos)
+    return f.read(n)
+
+
+ZIP_DATA_DESCRIPTOR = 0x08  # sizes and CRC follow the data; the local header holds zeros
+ZIP64_MARK = 0xFFFFFFFF
+
+
+def _header_mismatches(infos: list, f) -> list:
+    """(name, how) for each member whose local header names it, sizes it, compresses it or checksums
+    it otherwise than the central directory: readers that walk local headers (streaming unzip) and
+    readers that trust the directory (Python's zipfile, Keras) then see different archives."""
+    out = []
+    for i in infos:
+        header = _read_at(f, i.header_offset, 30) if i.header_offset >= 0 else b""
+        if len(header) != 30 or header[:4] != b"PK\x03\x04":
+            out.append((i.filename, "no local header where the central directory points"))
+            continue
+        flags, method, _t, _d, crc, csize, usize, nlen = struct.unpack_from("<HHHHIIIH", header, 6)
+        raw = _read_at(f, i.header_offset + 30, nlen)
+        name = raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        differs = []
+        if name != i.orig_filename:
+            differs.append(f"names it {name!r}")
+        if method != i.compress_type:
+            differs.append(f"compression method {method} (directory: {i.compress_type})")
+        if not (flags & ZIP_DATA_DESCRIPTOR and csize == usize == crc == 0):
+            for what, local, central in (("compressed size", csize, i.compress_size),
+                                         ("size", usize, i.file_size), ("CRC", crc, i.CRC)):
+                if local != central and not (what != "CRC" and local == ZIP64_MARK):
+                    differs.append(f"{what} {local:,} (directory: {central:,})")
+        if differs:
+            out.append((i.filename, "its local header gives " + ", ".join(differs)))
+    return out
 
 
 def _read_member(zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
@@ -267,7 +335,12 @@ def _attach_npz(graph: ModelGraph, zf, f, source: SourceFacts, scan=None):
     (formats/npz.py). A pickled member of any other layout is an object array no layer claims."""
     from modelaudit.formats import npz
 
-    found = npz.read_npz(_member_view(zf, f, WEIGHTS_NPZ))
+    view = _member_view(zf, f, WEIGHTS_NPZ)
+    raw = _raw_pickle(view)
+    if raw is not None:  # no npz at all: what np.load(allow_pickle=True) unpickles (older Keras 3)
+        return graph, replace(source, pickled_members=((WEIGHTS_NPZ, raw),))
+    view.seek(0)
+    found = npz.read_npz(view)
     graph = attach_generic(graph, found.datasets)
     # an object array of unknown content where a layer's variables belong is the model's; the
     # optimizer's is not (as attach_generic decides for the .h5 paths)
@@ -278,6 +351,21 @@ def _attach_npz(graph: ModelGraph, zf, f, source: SourceFacts, scan=None):
     if scan is not None:
         _scan_npz(graph, zf, f, scan)
     return graph, source
+
+
+RAW_PICKLE_HEAD = 1 << 20  # the globals of a raw pickle are looked for in its first MiB
+
+
+def _raw_pickle(view):
+    """The globals of a weights member that is a pickle, not an npz or .npy (np.load falls back to
+    unpickling anything else when allowed to), or None."""
+    from modelaudit.formats.detect import ZIP_SIGNATURES, pickle_globals
+    from modelaudit.formats.npz import MAGIC
+
+    head = view.read(RAW_PICKLE_HEAD)
+    if not head or head[:4] in ZIP_SIGNATURES or head.startswith(MAGIC):
+        return None
+    return pickle_globals(head)
 
 
 def _scan_npz(graph: ModelGraph, zf, f, scan) -> None:

@@ -45,6 +45,31 @@ class _Metadata:
 def read(path: str, scan=None) -> ModelGraph:
     """`scan`: a formats.scan.WeightScan to run on the weights while the file is open (--scan-weights)."""
     file_size = os.path.getsize(path)
+    prefix = _user_block(path, file_size)
+    if prefix:
+        graph = _read_file(path, file_size, scan)
+        return replace(graph, source=replace(graph.source, **prefix))
+    return _read_file(path, file_size, scan)
+
+
+def _user_block(path: str, file_size: int) -> dict:
+    """The bytes before the superblock (a user block: the HDF5 library skips them), for the rules."""
+    from modelaudit.formats.detect import HIDDEN_HEAD, hdf5_superblock, pickle_globals
+
+    with open(path, "rb") as f:
+        def read_at(pos: int, n: int) -> bytes:
+            f.seek(pos)
+            return f.read(n)
+
+        at = hdf5_superblock(read_at, file_size)
+        if not at:
+            return {}
+        head = read_at(0, min(at, HIDDEN_HEAD))
+    found = pickle_globals(head)
+    return {"prefix_size": at, "prefix_head": head, "hidden_pickles": (("prefix", found),) if found is not None else ()}
+
+
+def _read_file(path: str, file_size: int, scan=None) -> ModelGraph:
     if scan is None:
         metadata = _read_metadata(path, file_size)
         if metadata is not None:

