@@ -34,6 +34,7 @@ FAMILIES = (
     "tfmot",
     "keras_hub",
     "keras_hub_sam",
+    "keras_hub_sam3",
     "qkeras",
     "larq",
 )
