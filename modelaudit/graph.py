@@ -137,6 +137,9 @@ class SourceFacts:
     # (npz member, the globals its pickle names) for each weight stored as an object array (a pickle)
     pickled_members: tuple = ()
     signatures: tuple = ()  # a SavedModel's serving signatures (Signature), in the file's order
+    # a SavedModel's traced graph: each distinct op per function and where it is reached from
+    # (formats/tfgraph.GraphOp)
+    graph_ops: tuple = ()
     # bytes before the container that its readers skip (an HDF5 user block; whatever precedes a zip's
     # first member): how many, and the first formats.detect.HIDDEN_HEAD of them
     prefix_size: int = 0

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
 from modelaudit.engine import Rule, Severity, register
+from modelaudit.formats.dialects import normalize_dtype
 
 # ---- what Keras itself writes, and what it never should ------------------------------------------
 
@@ -892,13 +893,260 @@ class OversizedDeclaredShape(Rule):
     code = "MA408"
     name = "oversized-declared-shape"
     severity = Severity.ERROR
-    summary = "A dataset declares far more bytes than the file can hold"
+    summary = "Declared shapes far beyond what the file holds, or a config whose weights pass a memory bound"
+    # what Keras may allocate building the model from its config, before any weight is read
+    options = {"max_weight_bytes": 64 << 30}
 
     def check(self, model):
         source = model.graph.source
+        size = source.file_size
+        flagged = set()
         for path, declared in source.oversized:
+            flagged.add(path)
             yield self.finding(
                 _weight_layer(model, path),
-                f"HDF5 dataset `{path}` declares {declared:,} bytes in a {source.file_size:,}-byte file: loading "
+                f"HDF5 dataset `{path}` declares {declared:,} bytes in a {size:,}-byte file: loading "
                 "allocates the declared size (memory exhaustion, CVE-2026-0897)",
             )
+        yield from self._stored(model, flagged)
+        yield from self._recomputed(model)
+
+    def _stored(self, model, flagged: set):
+        """Every stored variable the model reads (an npz header's shape, a checkpoint entry's, an HDF5
+        dataset's), alone and together, against the bytes the file holds."""
+        size = model.graph.source.file_size
+        bound = max(size, 1) * OVERSIZE_FACTOR
+        total, count = 0, 0
+        for layer, weight in _stored_weights(model.graph):
+            declared = weight.size * dtype_bytes(weight.dtype)
+            total, count = total + declared, count + 1
+            if weight.path not in flagged and declared > bound and declared > OVERSIZE_FLOOR:
+                flagged.add(weight.path)
+                yield self.finding(layer, f"stored variable `{weight.path}` declares {declared:,} bytes (shape "
+                                   f"{weight.shape}, {weight.dtype}) in a {size:,}-byte file: loading allocates the "
+                                   "declared size (memory exhaustion, CVE-2026-0897)")
+        if not flagged and total > bound and total > OVERSIZE_FLOOR:
+            yield self.finding(None, f"the {count:,} stored variables declare {total:,} bytes together in a {size:,}-byte "
+                               f"file (more than {OVERSIZE_FACTOR} times what it holds), each under the bound alone: "
+                               "loading allocates every one (memory exhaustion)")
+
+    def _recomputed(self, model):
+        """The weights the config makes Keras create while it builds the model, whatever the file stores."""
+        bound = int(self.opts["max_weight_bytes"])
+        total, largest, largest_bytes = 0, None, 0
+        for row in getattr(model, "rows", ()):
+            if row.layer.submodel is not None or not row.expected_weights:
+                continue
+            itemsize = dtype_bytes(normalize_dtype(row.layer.config.get("dtype"))[0] or "float32")
+            n = sum(w.size for w in row.expected_weights) * itemsize
+            total += n
+            if n > largest_bytes:
+                largest, largest_bytes = row.path, n
+        if total > bound:
+            yield self.finding(largest, f"the config's layers create {total:,} bytes of weights ({largest_bytes:,} in "
+                               f"`{largest}`), more than the {bound:,}-byte bound (max-weight-bytes): Keras allocates "
+                               "them while it builds the model, before any weight is read (memory exhaustion)")
+
+
+OVERSIZE_FACTOR = 16  # as formats/hdf5.py: more than 16 times the file's bytes cannot be real weights
+OVERSIZE_FLOOR = 1 << 20  # and a megabyte or less is never worth a finding
+
+
+def _stored_weights(graph):
+    """(layer path or None, Weight) for every stored variable of the model, at every depth."""
+    for path, layer, _ in graph.walk():
+        for weight in layer.weights or ():
+            yield path, weight
+    for weight in graph.unassigned_weights:
+        yield None, weight
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def dtype_bytes(dtype: str) -> int:
+    """Bytes per element of a dtype name (float32: 4, int4: 1, bool: 1); a string, object or unknown
+    dtype counts 1 (its size is its data's, which the file holds)."""
+    if dtype.startswith(("float", "int", "uint", "complex", "bfloat", "qint", "quint")):
+        found = _DIGITS.search(dtype)
+        return max(1, int(found.group(1)) // 8) if found else 1
+    return 8 if dtype in ("double",) else 1
+
+
+# -- TensorFlow ops on files and processes (MA409) --
+
+# TensorFlow's ops (tensorflow/core/ops/*.cc) that open, list, read or write files by a path the graph
+# hands them, reach the network, or run Python code; what each does, in a few words.
+_READS = "reads files"
+_WRITES = "writes files"
+TF_FILE_OPS = {
+    **dict.fromkeys(("ReadFile", "WholeFileReader", "WholeFileReaderV2", "TextLineReader", "TextLineReaderV2",
+                     "TFRecordReader", "TFRecordReaderV2", "FixedLengthRecordReader", "FixedLengthRecordReaderV2",
+                     "LMDBReader", "TextLineDataset", "TFRecordDataset", "TFRecordDatasetV2", "FixedLengthRecordDataset",
+                     "FixedLengthRecordDatasetV2", "CSVDataset", "CSVDatasetV2", "ExperimentalCSVDataset", "LMDBDataset",
+                     "ExperimentalLMDBDataset", "SqlDataset", "ExperimentalSqlDataset", "LoadDataset",
+                     "SnapshotDatasetReader", "SnapshotNestedDatasetReader", "SnapshotChunkDataset",
+                     "ListSnapshotChunksDataset", "LoadAndRemapMatrix"), _READS),
+    **dict.fromkeys(("MatchingFiles", "MatchingFilesDataset", "ExperimentalMatchingFilesDataset"),
+                    "lists the files matching a pattern"),
+    "ImmutableConst": "maps a file into memory",
+    **dict.fromkeys(("WriteFile", "SaveDataset", "SaveDatasetV2", "DistributedSave", "DatasetToTFRecord",
+                     "ExperimentalDatasetToTFRecord", "CreateSummaryFileWriter", "CreateSummaryDbWriter",
+                     "SnapshotDataset", "SnapshotDatasetV2"), _WRITES),
+    "FileSystemSetConfiguration": "changes how TensorFlow reaches file systems",
+    **dict.fromkeys(("DebugIdentity", "DebugIdentityV2", "DebugIdentityV3", "DebugNanCount", "DebugNumericSummary"),
+                    "dumps tensors to files or a debug server"),
+    **dict.fromkeys(("DataServiceDataset", "DataServiceDatasetV2", "DataServiceDatasetV3", "DataServiceDatasetV4",
+                     "RegisterDataset", "RegisterDatasetV2"), "connects to a tf.data service over the network"),
+    **dict.fromkeys(("PyFunc", "PyFuncStateless", "EagerPyFunc"), "runs a Python function of the loading process"),
+}
+# The checkpoint's own ops: every SavedModel's saver functions write and restore its variables with
+# them. Anywhere else (or reached from a signature) they write or read checkpoints at a path the graph
+# chooses.
+TF_SAVER_OPS = {
+    **dict.fromkeys(("Save", "SaveV2", "SaveSlices", "MergeV2Checkpoints"), "writes checkpoint files"),
+    **dict.fromkeys(("Restore", "RestoreV2", "RestoreSlice"), "reads checkpoint files"),
+}
+# Ops that read a file only when handed a literal path (a lookup table's vocabulary is otherwise the
+# SavedModel's own asset file, which the loader hands it).
+TF_LITERAL_FILE_OPS = {"InitializeTableFromTextFile": _READS, "InitializeTableFromTextFileV2": _READS}
+
+# The same, as the tf.* Python functions a TFOpLambda names (its `function`, `tf.` dropped).
+TF_FILE_FUNCTIONS = {
+    "read_file": _READS,
+    "matching_files": "lists the files matching a pattern",
+    **dict.fromkeys(("load_op_library", "load_library", "load_file_system_library"), "loads a shared library's code"),
+    **dict.fromkeys(("write_file", "write_graph", "create_file_writer", "create_file_writer_v2",
+                     "export_meta_graph", "enable_dump_debug_info"), _WRITES),
+    **dict.fromkeys(("py_function", "numpy_function", "py_func", "eager_py_func"),
+                    "runs a Python function of the loading process"),
+    **dict.fromkeys(("TextLineDataset", "TFRecordDataset", "FixedLengthRecordDataset", "CsvDataset", "SqlDataset",
+                     "make_csv_dataset", "list_files", "Checkpoint", "CheckpointManager", "Saver", "latest_checkpoint",
+                     "load_checkpoint", "load_variable", "list_variables", "init_from_checkpoint",
+                     "import_meta_graph"), _READS),
+}
+# Namespaces whose every function touches files: tf.io.gfile (and compat.v1.gfile), tf.saved_model.
+TF_FILE_NAMESPACES = {"gfile": "reads, writes, lists or deletes files", "saved_model": "loads or writes a SavedModel"}
+MAX_KWARG_SEARCH = 10_000  # values looked at for a `print`'s output_stream
+
+
+def tf_file_function(function: str, layer: dict) -> Optional[str]:
+    """What a TFOpLambda's `function` does to files or processes, or None for a modeling op."""
+    parts = function.split(".")
+    for part in parts[:-1]:
+        if part in TF_FILE_NAMESPACES:
+            return TF_FILE_NAMESPACES[part]
+    last = parts[-1]
+    if last in TF_FILE_FUNCTIONS:
+        return TF_FILE_FUNCTIONS[last]
+    if parts[0] == "raw_ops" and last in {**TF_FILE_OPS, **TF_SAVER_OPS, **TF_LITERAL_FILE_OPS}:
+        return {**TF_FILE_OPS, **TF_SAVER_OPS, **TF_LITERAL_FILE_OPS}[last]
+    if last in ("print", "Print"):
+        stream = _find_string(layer, "output_stream")
+        if stream is not None and stream.startswith("file://"):
+            return f"prints to the file {_short(stream[7:])!r}"
+    return None
+
+
+def _find_string(node: Any, key: str) -> Optional[str]:
+    """The first string held under `key` anywhere in `node` (bounded, iterative)."""
+    stack, budget = [node], MAX_KWARG_SEARCH
+    while stack and budget > 0:
+        item = stack.pop()
+        budget -= 1
+        if isinstance(item, dict):
+            if isinstance(item.get(key), str):
+                return item[key]
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def graph_op_problem(op) -> Optional[str]:
+    """What a SavedModel graph op (formats/tfgraph.GraphOp) does to files or processes, or None when it
+    touches none, or is the saver's own checkpoint op where the saver runs it."""
+    name = op.op
+    if name in TF_FILE_OPS:
+        return TF_FILE_OPS[name]
+    if name in TF_SAVER_OPS:
+        return TF_SAVER_OPS[name] if op.runs or not op.saver else None
+    if name in TF_LITERAL_FILE_OPS:
+        return f"{TF_LITERAL_FILE_OPS[name]} at a path the graph writes in" if op.detail else None
+    if name == "PrintV2" and op.detail and op.detail.startswith("file://"):
+        return "prints to a file"
+    return None
+
+
+@register
+class TfGraphFileOp(Rule):
+    code = "MA409"
+    name = "tf-graph-file-op"
+    severity = Severity.ERROR
+    summary = "A TensorFlow op that reads or writes files, reaches the network or runs Python, in a graph or TFOpLambda"
+
+    def check(self, model):
+        for s in scan(model).sightings:
+            if s.kind == "tf-file-op":
+                yield self.finding(s.layer, f"{s.message}: the model does it whenever it is called; no model needs it")
+        groups: dict[str, list] = {}
+        for op in model.graph.source.graph_ops:
+            what = graph_op_problem(op)
+            if what is not None:
+                groups.setdefault(op.op, []).append((op, what))
+        for name, seen in groups.items():
+            yield self.finding(None, _graph_op_message(name, seen))
+
+
+def _graph_op_message(name: str, seen: list) -> str:
+    first, what = seen[0]
+    where = f"function `{first.function}`" if first.function else "the main graph"
+    more = f" (and {len(seen) - 1} more place{'s' if len(seen) > 2 else ''})" if len(seen) > 1 else ""
+    if any(op.runs for op, _ in seen):
+        reach = "reached from a serving signature or the init op: running the model does it"
+    elif first.saver:
+        reach = "in the saver's functions, which the loader runs to restore the variables"
+    else:
+        reach = "in a function the SavedModel exposes, outside the saver's own"
+    literal = f", given {first.detail!r}" if first.detail else ""
+    return f"TensorFlow op `{name}` in {where}, node `{first.node}`{more}{literal}: {what}; {reach}"
+
+
+# -- pickled npz arrays (MA410) --
+
+# The globals Keras 3's NpzIOStore pickle names (numpy's array reconstruction; a Keras Variable of the
+# TensorFlow backend and what it pickles through): unpickling them builds arrays and variables, nothing
+# else. Any other global is called by a loader that unpickles (np.load with allow_pickle=True).
+KERAS_NPZ_GLOBALS = frozenset({
+    "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct", "numpy.core.multiarray.scalar",
+    "numpy._core.multiarray.scalar", "numpy.ndarray", "numpy.dtype", "keras.src.backend.Variable",
+    "keras.src.backend.tensorflow.core.Variable", "tensorflow.python.framework.dtypes.as_dtype",
+    "tensorflow.python.ops.resource_variable_ops.ResourceVariable", "functools.partial",
+})
+
+
+@register
+class PickledArray(Rule):
+    code = "MA410"
+    name = "pickled-array"
+    severity = Severity.ERROR
+    summary = "An npz weights member is an object array: a pickle, which loading with allow_pickle runs"
+
+    def check(self, model):
+        keras_layout = []
+        for member, names in model.graph.source.pickled_members:
+            foreign = [n for n in names if n not in KERAS_NPZ_GLOBALS]
+            if not foreign:
+                keras_layout.append(member)
+                continue
+            shown = ", ".join(f"`{n}`" for n in foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            yield self.finding(None, f"npz member `{member}` is a pickle (an object array) calling {shown}: "
+                               "np.load(allow_pickle=True), as Keras 3 loaded npz weights before it refused "
+                               "pickles, runs it (code execution)")
+        if keras_layout:
+            shown = ", ".join(f"`{m}`" for m in keras_layout[:GROUP_SHOWN])
+            more = f" and {len(keras_layout) - GROUP_SHOWN} more" if len(keras_layout) > GROUP_SHOWN else ""
+            yield self.finding(None, f"{len(keras_layout)} npz member{'s are pickles' if len(keras_layout) > 1 else ' is a pickle'} "
+                               f"(object arrays) of Keras variables ({shown}{more}): Keras now refuses to load them, and "
+                               "a loader that unpickles them runs whatever an edit puts there", Severity.WARNING,
+                               fix="save the weights as model.weights.h5 (Keras's default)")

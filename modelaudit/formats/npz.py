@@ -116,7 +116,7 @@ def dtype_name(descr: Any) -> str:
 class NpzWeights:
     datasets: dict  # path as in model.weights.h5 (layers/dense/vars/0) -> Weight
     pickled: list  # (member, globals the pickle names) for every object-array member
-    unknown: list  # Weights (dtype "object") of object members whose layout is not Keras's
+    unknown: list  # Weights of members whose layout is not Keras's (object arrays, or plain arrays at a layer's key)
 
 
 def read_npz(view) -> NpzWeights:
@@ -153,7 +153,13 @@ def member_key(filename: str) -> str:
 
 def _add(out: NpzWeights, key: str, member: str, header: NpyHeader, stream, direct: bool, budget: list) -> None:
     if header.dtype != "object":
-        out.datasets[key] = Weight(path=key, shape=header.shape, dtype=header.dtype)
+        weight = Weight(path=key, shape=header.shape, dtype=header.dtype)
+        # a plain array where Keras 3.15 keeps a layer's pickled variables (`layers/dense`): what it
+        # holds is the model's, though no variable path names it
+        if "/vars/" in f"/{key}":
+            out.datasets[key] = weight
+        else:
+            out.unknown.append(weight)
         return
     reader = _Pickle(stream, direct, min(MAX_OPS_PER_MEMBER, budget[0]))
     try:

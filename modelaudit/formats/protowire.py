@@ -5,7 +5,8 @@ TensorFlow messages (about 40 field numbers, in `savedmodel.py`), and a runtime 
 protobuf — whose generated `_pb2` modules are tied to one runtime version, and whose C++ parser
 allocates the whole SavedModel graph (every op of every traced function) before we could look at a
 field — buys nothing here. This decoder is ~150 lines, skips what the schema does not name without
-decoding it (a SavedModel's `graph_def`, often 90% of the file, is stepped over in one move), and
+decoding it (a SavedModel's `graph_def`, often 90% of the file, is stepped over in one move, or
+walked one node at a time with `spans`), and
 bounds everything a file says:
 
 - a varint is at most 10 bytes; a length never reaches past the message that holds it;
@@ -21,7 +22,7 @@ Every problem is a ProtoError with a one-line reason; the reader turns it into a
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
+from typing import Any, Iterator, NamedTuple, Optional
 
 VARINT, INT64, BOOL, STRING, BYTES, MESSAGE = "varint", "int64", "bool", "string", "bytes", "message"
 # Values of a repeated field; real SavedModels hold at most tens of thousands (object graph nodes).
@@ -186,6 +187,30 @@ def _skip(buf, pos: int, end: int, wire: int, number: int, schema: Message) -> i
     if stop > end:
         raise ProtoError(f"{schema.name}: field {number} runs past the end of its message")
     return stop
+
+
+def spans(buf, start: int, end: int, wanted: frozenset, what: str) -> Iterator[tuple[int, int, int]]:
+    """(field number, start, stop) of each length-delimited field of buf[start:end] numbered in
+    `wanted`, in file order; every other field is stepped over undecoded. For messages too large to
+    decode whole (a graph's nodes): the caller decodes one span at a time."""
+    pos = start
+    while pos < end:
+        key, pos = varint(buf, pos, end)
+        number, wire = key >> 3, key & 7
+        if number == 0:
+            raise ProtoError(f"{what}: a field numbered 0, which no message has")
+        if number in wanted and wire == 2:
+            n, pos = varint(buf, pos, end)
+            if pos + n > end:
+                raise ProtoError(f"{what}: field {number} runs past the end of its message")
+            yield number, pos, pos + n
+            pos += n
+        elif number in wanted:
+            raise ProtoError(f"{what}: field {number}: unexpected wire type {wire}")
+        else:
+            pos = _skip(buf, pos, end, wire, number, Message(what, {}))
+    if pos != end:
+        raise ProtoError(f"{what}: a field runs past the end of the message")
 
 
 def entries(items: Optional[list], what: str) -> dict:

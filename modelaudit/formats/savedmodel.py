@@ -6,8 +6,9 @@ What a SavedModel holds, and where this reader finds it:
   holds the object graph (saved_object_graph.proto) — every tracked Python object of the saved model
   as a node: Keras layers (`user_object`, identifier `_tf_keras_*`), variables (dtype, shape,
   trainable), lists, functions — and the serving signatures (meta_graph.proto `signature_def`).
-  The traced graph (`graph_def`, most of the file) is never decoded: the file is mapped, and the
-  decoder steps over it.
+  The traced graph (`graph_def`, most of the file) is walked one node at a time for the ops each
+  function uses and where they are reached from (formats/tfgraph.py, for MA409); no tensor value or
+  shape of it is decoded.
 - The Keras config: tf_keras and tf.keras from TF 2.5 write it to `keras_metadata.pb` (a
   SavedMetadata: per Keras object, its node id and a JSON string); TF 2.0-2.4 wrote the same JSON
   string into the object graph's `user_object.metadata` (tf_keras saving/legacy/saved_model/load.py
@@ -50,7 +51,7 @@ from modelaudit.formats import json_config
 from modelaudit.formats.detect import SAVED_MODEL_PB
 from modelaudit.formats.manifest import attach, name_keys
 from modelaudit.formats.protowire import (
-    BOOL, BYTES, INT64, MESSAGE, STRING, VARINT, Field, ProtoError, decode, entries, message,
+    BOOL, BYTES, INT64, MESSAGE, STRING, VARINT, Field, ProtoError, decode, entries, message, spans,
 )
 from modelaudit.graph import ModelGraph, Signature, SourceFacts, Weight
 
@@ -123,7 +124,7 @@ BUNDLE_ENTRY = message("BundleEntryProto", f1=Field("dtype", VARINT), f2=Field("
 
 def read(path: str, scan=None) -> ModelGraph:
     """`scan`: a formats.scan.WeightScan, run on the variables' data (--scan-weights)."""
-    meta_graph = _read_saved_model(os.path.join(path, SAVED_MODEL_PB))
+    meta_graph, graph_ops = _read_saved_model(os.path.join(path, SAVED_MODEL_PB))
     nodes = (meta_graph.get("object_graph_def") or {}).get("nodes") or []
     checkpoint = _read_checkpoint(path)
     view = ObjectGraph(nodes, checkpoint)
@@ -135,6 +136,7 @@ def read(path: str, scan=None) -> ModelGraph:
         backend=_text(root, "backend"),
         training_config=root.get("training_config") if root else None,
         signatures=_signatures(meta_graph),
+        graph_ops=graph_ops,
     )
     config = _model_config(root)
     if config is None:
@@ -150,21 +152,36 @@ def read(path: str, scan=None) -> ModelGraph:
 # ---- saved_model.pb ----------------------------------------------------------------------------
 
 
-def _read_saved_model(file: str) -> dict:
-    """The MetaGraphDef to read: the one tagged `serve` (what TF2 writes, and what serving loads),
-    else the first."""
+def _read_saved_model(file: str) -> tuple[dict, tuple]:
+    """The MetaGraphDef to read — the one tagged `serve` (what TF2 writes, and what serving loads),
+    else the first — and the ops of its traced graph (formats/tfgraph.py)."""
+    from modelaudit.formats import tfgraph
+
     with _Mapped(file, MAX_SAVED_MODEL_BYTES) as buf:
         try:
-            saved = decode(buf, SAVED_MODEL)
+            graphs = [(decode(buf, META_GRAPH, s, e), s, e)
+                      for _, s, e in spans(buf, 0, len(buf), frozenset({2}), "SavedModel")]
+            if len(graphs) > 256:
+                raise ProtoError("SavedModel.meta_graphs: more than 256 values")
+            if not graphs:
+                raise ModelReadError(f"{SAVED_MODEL_PB} holds no meta graph: not a SavedModel")
+            chosen = next((g for g in graphs if "serve" in (g[0].get("meta_info_def") or {}).get("tags", ())), graphs[0])
+            meta_graph, start, end = chosen
+            ops = tfgraph.read_ops(buf, start, end, _signature_tensors(meta_graph))
         except ProtoError as exc:
             raise ModelReadError(f"{SAVED_MODEL_PB} is not a valid SavedModel ({exc})") from None
-    graphs = saved.get("meta_graphs") or []
-    if not graphs:
-        raise ModelReadError(f"{SAVED_MODEL_PB} holds no meta graph: not a SavedModel")
-    for graph in graphs:
-        if "serve" in (graph.get("meta_info_def") or {}).get("tags", ()):
-            return graph
-    return graphs[0]
+    return meta_graph, ops
+
+
+def _signature_tensors(meta_graph: dict) -> list:
+    """Every tensor a signature (the init op's included) feeds or fetches: what a caller, or the
+    loader, runs."""
+    names = []
+    for entry in meta_graph.get("signature_def") or ():
+        sig = entry.get("value") or {}
+        for side in ("inputs", "outputs"):
+            names.extend((e.get("value") or {}).get("name", "") for e in sig.get(side) or ())
+    return names
 
 
 class _Mapped:
