@@ -144,8 +144,12 @@ class SourceFacts:
     # first member): how many, and the first formats.detect.HIDDEN_HEAD of them
     prefix_size: int = 0
     prefix_head: bytes = b""
+    # the same after the container's end (a zip's end record and comment; the end of file an HDF5
+    # superblock records)
+    suffix_size: int = 0
+    suffix_head: bytes = b""
     archive_comment: bytes = b""  # a zip's comment (at most 64 KiB)
-    # (where: "prefix" | "comment" | a member, the globals it names) for hidden bytes that parse as a pickle
+    # (where: "prefix" | "suffix" | "comment", the globals it names) for hidden bytes that parse as a pickle
     hidden_pickles: tuple = ()
     member_modes: tuple = ()  # (name, Unix mode) of zip members whose mode is neither a file's nor a folder's
     header_mismatches: tuple = ()  # (name, what its local header says that the central directory does not)

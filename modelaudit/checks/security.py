@@ -813,6 +813,8 @@ def hidden_content(data: bytes, pickled: Optional[tuple] = None) -> Optional[tup
     for magic, what in EXECUTABLES:
         if data.startswith(magic):
             return Severity.ERROR, what if magic.startswith(b"\x89HDF") else f"{what}: the file runs as a program"
+    if data.startswith(b"PK\x03\x04") and b"__main__.py" in data:
+        return Severity.ERROR, "a zip archive holding `__main__.py`: `python` handed this file runs it"
     if data.startswith(b"PK\x03\x04"):
         return Severity.WARNING, ("zip members, which a reader that walks local headers (a streaming unzip) takes "
                                   "for the archive's")
@@ -840,20 +842,26 @@ class PolyglotPrefix(Rule):
     code = "MA411"
     name = "polyglot-prefix"
     severity = Severity.ERROR
-    summary = "Bytes before the zip archive or the HDF5 superblock (a user block): a pickle, a script, or binary data"
+    summary = ("Bytes before (or after) the zip archive or the HDF5 file (a user block): a pickle, a script, "
+               "or binary data")
 
     def check(self, model):
         source = model.graph.source
-        if source.prefix_size <= 0:
-            return
-        where = "the HDF5 superblock (its user block)" if model.graph.format == "keras-h5" else "the zip archive"
-        seen = hidden_content(source.prefix_head, dict(source.hidden_pickles).get("prefix"))
-        if seen is None:
-            return
-        severity, what = seen
-        shown = "" if len(source.prefix_head) >= source.prefix_size else f" (the first {len(source.prefix_head):,} read)"
-        yield self.finding(None, f"{source.prefix_size:,} bytes before {where}{shown} are {what}; Keras's loader "
-                           "skips them and loads the model, so the one file is two", severity)
+        h5 = model.graph.format == "keras-h5"
+        pickles = dict(source.hidden_pickles)
+        for size, head, where, key in (
+            (source.prefix_size, source.prefix_head,
+             "before the HDF5 superblock (its user block)" if h5 else "before the zip archive", "prefix"),
+            (source.suffix_size, source.suffix_head,
+             "after the end of file the HDF5 superblock records" if h5 else "after the zip archive's end", "suffix"),
+        ):
+            seen = hidden_content(head, pickles.get(key)) if size > 0 else None
+            if seen is None:
+                continue
+            severity, what = seen
+            shown = "" if len(head) >= size else f" (the first {len(head):,} read)"
+            yield self.finding(None, f"{size:,} bytes {where}{shown} are {what}; Keras's loader skips them and "
+                               "loads the model, so the one file is two", severity)
 
 
 def _weight_layer(model, path: str) -> Optional[str]:

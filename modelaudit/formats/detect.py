@@ -119,6 +119,17 @@ def hdf5_superblock(read_at, size: int):
     return None
 
 
+def hdf5_end(read_at, at: int):
+    """The end-of-file address the superblock at `at` records (it counts the user block), or None."""
+    head = read_at(at, 48)
+    if len(head) < 48 or head[:8] != HDF5_SIGNATURE:
+        return None
+    where = {0: 40, 1: 44, 2: 28, 3: 28}.get(head[8])
+    if where is None or head[13 if head[8] < 2 else 9] != 8:  # 8-byte offsets, as h5py writes
+        return None
+    return struct.unpack_from("<Q", head, where)[0]
+
+
 def zip_end(read_at, size: int):
     """The offset of the zip end-of-central-directory record, searched from the end of the file as
     zip readers do (it is last, followed only by the archive comment), or None."""

@@ -152,19 +152,24 @@ def _container_facts(zf: zipfile.ZipFile, infos: list, f) -> dict:
     """What the archive holds beside its members' contents: the bytes before its first member, its
     comment, members with a Unix file type other than a file's or a folder's (a symbolic link), and
     local headers that disagree with the central directory. Bounded: one read per member."""
-    from modelaudit.formats.detect import HIDDEN_HEAD, pickle_globals
+    from modelaudit.formats.detect import HIDDEN_HEAD, ZIP_END_SIZE, pickle_globals, zip_end
 
     start = min((i.header_offset for i in infos), default=zf.start_dir)
     prefix = _read_at(f, 0, min(start, HIDDEN_HEAD)) if start > 0 else b""
     comment = zf.comment or b""
-    hidden = [(where, found) for where, data in (("prefix", prefix), ("comment", comment))
+    size = os.fstat(f.fileno()).st_size
+    end = zip_end(lambda pos, n: _read_at(f, pos, n), size)
+    end = end + ZIP_END_SIZE + len(comment) if end is not None else size
+    suffix = _read_at(f, end, min(size - end, HIDDEN_HEAD)) if end < size else b""
+    hidden = [(where, found) for where, data in (("prefix", prefix), ("comment", comment), ("suffix", suffix))
               for found in [pickle_globals(data)] if found is not None]
     modes = []
     for i in infos:
         mode = i.external_attr >> 16
         if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
             modes.append((i.filename, mode))
-    return {"prefix_size": max(start, 0), "prefix_head": prefix, "archive_comment": comment,
+    return {"prefix_size": max(start, 0), "prefix_head": prefix, "suffix_size": max(size - end, 0), "suffix_head": suffix,
+            "archive_comment": comment,
             "hidden_pickles": tuple(hidden), "member_modes": tuple(modes),
             "header_mismatches": tuple(_header_mismatches(infos, f))}
 

@@ -53,8 +53,9 @@ def read(path: str, scan=None) -> ModelGraph:
 
 
 def _user_block(path: str, file_size: int) -> dict:
-    """The bytes before the superblock (a user block: the HDF5 library skips them), for the rules."""
-    from modelaudit.formats.detect import HIDDEN_HEAD, hdf5_superblock, pickle_globals
+    """The bytes before the superblock (a user block: the HDF5 library skips them) and after the end
+    of file the superblock records (the library reads nothing there), for the rules."""
+    from modelaudit.formats.detect import HIDDEN_HEAD, hdf5_end, hdf5_superblock, pickle_globals
 
     with open(path, "rb") as f:
         def read_at(pos: int, n: int) -> bytes:
@@ -62,11 +63,17 @@ def _user_block(path: str, file_size: int) -> dict:
             return f.read(n)
 
         at = hdf5_superblock(read_at, file_size)
-        if not at:
+        if at is None:
             return {}
-        head = read_at(0, min(at, HIDDEN_HEAD))
-    found = pickle_globals(head)
-    return {"prefix_size": at, "prefix_head": head, "hidden_pickles": (("prefix", found),) if found is not None else ()}
+        end = hdf5_end(read_at, at)
+        head = read_at(0, min(at, HIDDEN_HEAD)) if at else b""
+        after = file_size - end if end is not None and at < end < file_size else 0
+        tail = read_at(end, min(after, HIDDEN_HEAD)) if after else b""
+    hidden = tuple((where, found) for where, data in (("prefix", head), ("suffix", tail))
+                   for found in [pickle_globals(data)] if found is not None)
+    if not at and not after:
+        return {}
+    return {"prefix_size": at, "prefix_head": head, "suffix_size": after, "suffix_head": tail, "hidden_pickles": hidden}
 
 
 def _read_file(path: str, file_size: int, scan=None) -> ModelGraph:

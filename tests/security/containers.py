@@ -66,6 +66,25 @@ def _shift_offsets(data: bytearray, delta: int) -> None:
     struct.pack_into("<I", data, end + 16, cd_offset + delta)
 
 
+def followed_by(suffix: bytes):
+    """`cat model suffix > out`: bytes after the end of the file Keras wrote."""
+
+    def make(src, dst, tmp):
+        out = dst + Path(src).suffix
+        Path(out).write_bytes(Path(src).read_bytes() + suffix)
+        return out
+
+    return make
+
+
+def zipapp(source: bytes) -> bytes:
+    """A zip holding `__main__.py`: what `python FILE` runs, found from the file's end."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("__main__.py", source)
+    return buf.getvalue()
+
+
 def user_block(block: bytes, size: int = 512):
     """What `h5jam` does to a saved .h5: `size` bytes (a power of two, at least 512) before the
     superblock, holding `block`, and the superblock's base and end-of-file addresses moved by them."""
@@ -270,6 +289,11 @@ CASES: list = [
          twin=user_block(CARD, 2048)),
     Case("h5-user-block-config-still-audited", "k2_lambda", user_block(CARD, 1024), "MA401", "lam",
          "`config.layers[1].config.function`"),
+    Case("h5-zipapp-appended", "k2_dense", followed_by(zipapp(PYTHON_SCRIPT)), "MA411", None,
+         "after the end of file the HDF5 superblock records are a zip archive holding `__main__.py`",
+         twin=followed_by(b"\0" * 512)),
+    Case("keras-pickle-appended", "k3_dense", followed_by(os_system_pickle()), "MA411", None,
+         "after the zip archive's end are a pickle", twin=followed_by(b"\n")),
     # item 4: members Keras writes or keeps but never reads
     Case("metadata-not-json", "k3_dense", metadata(lambda m: b"{'keras_version': 3"), "MA405", None,
          "metadata.json is not what Keras writes", twin=metadata(_meta(keras_version="3.99.0", producer="ci"))),
@@ -303,4 +327,6 @@ CASES: list = [
     # item 10: the published proof of concept, on a real npz-weights .keras
     Case("poc-second-npz-is-a-pickle", "k3_npz", second_npz_pickle, "MA405", None,
          "'model.weights.npz' appears twice", twin=h5_sibling),
+    Case("poc-second-npz-pickle-named", "k3_npz", second_npz_pickle, "MA410", None,
+         "`model.weights.npz` is a pickle", twin=h5_sibling),
 ]
