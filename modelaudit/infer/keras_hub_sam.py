@@ -18,6 +18,17 @@ from modelaudit.infer.keras_hub import Part, _Composite, _dense, _layer_norm, _s
 from modelaudit.infer.registry import EVERY_ARGUMENT, ShapeError, WeightSpec, fmt_shape
 
 
+MAX_REPEATS = 1024  # blocks, mask tokens or MLP layers one config may ask for: a hostile count is declined
+
+
+def repeats(value, what: str, layer: str) -> int:
+    """A count of repeated sublayers read from the config, bounded."""
+    value = int(value)
+    if value > MAX_REPEATS:
+        raise NotImplementedError(f"{layer} with {value} {what} (more than {MAX_REPEATS}) is not modelled")
+    return value
+
+
 def positive(value: int, what: str, layer: str) -> int:
     # Keras refuses a Dense, Conv or Embedding of zero units when the layer is constructed
     if value <= 0:
@@ -33,7 +44,7 @@ def mlp(name, config, hidden, out, depth, in_dim, layer) -> list[Part]:
     """sam_layers.py MLP(hidden_dim, output_dim, num_layers): Dense(hidden) x (num_layers - 1), then
     Dense(output_dim), built on (None, ..., in_dim)."""
     parts, width = [], int(in_dim)
-    for i, units in enumerate([int(hidden)] * max(int(depth) - 1, 0) + [int(out)]):
+    for i, units in enumerate([int(hidden)] * max(repeats(depth, "MLP layers", layer) - 1, 0) + [int(out)]):
         positive(units, f"{name} units", layer)
         parts.append(_dense(f"{name}/dense_{i}", config, units, (None, None, width)))
         width = units
@@ -43,11 +54,11 @@ def mlp(name, config, hidden, out, depth, in_dim, layer) -> list[Part]:
 def downsampling_attention(name, config, heads, key_dim, rate, layer) -> list[Part]:
     """sam_layers.py MultiHeadAttentionWithDownsampling: query/key/value projections to
     heads * (key_dim // rate) from heads * key_dim features, and an output projection back."""
-    width, inner = heads * key_dim, heads * positive(key_dim // int(rate), f"{name} key_dim // downsample_rate", layer)
-    return [
-        *(_dense(f"{name}/{proj}", config, inner, (None, None, width)) for proj in ("query_proj", "key_proj", "value_proj")),
-        _dense(f"{name}/out_proj", config, width, (None, None, inner)),
-    ]
+    width = heads * key_dim
+    inner = heads * positive(key_dim // int(rate), f"{name} key_dim // downsample_rate", layer)
+    projections = [_dense(f"{name}/{proj}", config, inner, (None, None, width))
+                   for proj in ("query_proj", "key_proj", "value_proj")]
+    return projections + [_dense(f"{name}/out_proj", config, width, (None, None, inner))]
 
 
 def two_way_transformer(name, config, layers, hidden, heads, intermediate, layer, rate=2) -> list[Part]:
@@ -58,7 +69,7 @@ def two_way_transformer(name, config, layers, hidden, heads, intermediate, layer
     key_dim = positive(int(hidden) // int(heads), "hidden_size // num_heads", layer)
     width = (None, None, heads * key_dim)
     parts = []
-    for i in range(int(layers)):
+    for i in range(repeats(layers, "transformer blocks", layer)):
         block = f"{name}/layers_{i}"
         parts += downsampling_attention(f"{block}/self_attention", config, heads, key_dim, 1, layer)
         parts.append(_layer_norm(f"{block}/layer_norm1", config, width))
@@ -175,7 +186,8 @@ class SAMMaskDecoderSpec(_Composite):
     def _sizes(config) -> tuple[int, int, int, int]:
         """(embedding_dim, hidden_size, num_heads, mask tokens)."""
         return (int(config.get("embedding_dim", 256)), int(config["hidden_size"]), int(config["num_heads"]),
-                int(config.get("num_multimask_outputs", 3)) + 1)
+                positive(repeats(int(config.get("num_multimask_outputs", 3)) + 1, "mask tokens", "SAMMaskDecoder"),
+                         "num_multimask_outputs + 1 mask tokens", "SAMMaskDecoder"))
 
     def _inputs(self, config, input_shapes):
         if len(input_shapes) != 4 or any(s is None for s in input_shapes):
@@ -211,7 +223,8 @@ class SAMMaskDecoderSpec(_Composite):
         embedding_dim, hidden, heads, tokens = self._sizes(config)
         parts = two_way_transformer("transformer", config, int(config["num_layers"]), hidden, heads,
                                     int(config["intermediate_dim"]), self.layer)
-        parts += [_embedding("iou_token", config, 1, embedding_dim), _embedding("mask_tokens", config, tokens, embedding_dim)]
+        parts += [_embedding("iou_token", config, 1, embedding_dim),
+                  _embedding("mask_tokens", config, tokens, embedding_dim)]
         upscale = {"kernel_size": 2, "strides": 2}
         parts += _chain([
             Part("output_upscaling/conv2d_transpose", "Conv2DTranspose",

@@ -51,8 +51,9 @@ FROZEN_IN_MODEL = {
                     r"gating_ffw(_2)?)"), None),
         (re.compile(r"layers/gemma4_vision_encoder/layers/gemma4_vision_output"), None),
         (re.compile(r"layers/gemma4_audio_encoder/conformer_blocks/gemma4_audio_conformer_block(_\d+)?/"
-                    r"(attention/attn/[qkv]_proj|attention/out_proj|ffw_(start|end)/ffw_[12]|lconv/linear_(start|end)|"
-                    r"attention/(pre_attn|post)_norm|ffw_(start|end)/(pre|post)_norm|lconv/(pre|conv)_norm|norm)"), None),
+                    r"(attention/attn/[qkv]_proj|attention/out_proj|ffw_(start|end)/ffw_[12]|lconv/linear_(start|end)"
+                    r"|attention/(pre_attn|post)_norm|ffw_(start|end)/(pre|post)_norm|lconv/(pre|conv)_norm|norm)"),
+         None),
     ),
     # sam_layers.py RandomFrequencyPositionalEmbeddings (the prompt encoder's positional_embedding_layer)
     "keras_hub>SAMBackbone": ((re.compile(r"layers/sam_prompt_encoder/positional_embedding_layer"), None),),

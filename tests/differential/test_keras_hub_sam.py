@@ -72,8 +72,12 @@ def sam_decoders():
             prompt_sparse_embeddings=sparse, prompt_dense_embeddings=dense)
     unknown = keras.Input((None, None, 16), name="unknown_size")
     b = _decoder(hidden_size=16, num_heads=4, embedding_dim=16, name="unknown")(unknown, unknown, sparse, unknown)
-    return keras.Model([image, positional, sparse, dense, unknown], [a["masks"], a["iou_pred"], b["masks"]],
-                       name="sam_decoders")
+    # an encoder given boxes alone, in a batch of 3: every output takes that batch
+    boxes = keras.Input((2, 2, 2), batch_size=3, name="boxes")
+    c = H.SAMPromptEncoder(hidden_size=4, image_embedding_size=(2, 2), input_image_size=(16, 16), mask_in_channels=4,
+                           name="boxes_only")(boxes=boxes)
+    return keras.Model([image, positional, sparse, dense, unknown, boxes],
+                       [a["masks"], a["iou_pred"], b["masks"], *keras.tree.flatten(c)], name="sam_decoders")
 
 
 def converters():
@@ -198,3 +202,14 @@ def test_batched_images_into_qwen_converter_is_a_shape_error():
         H.Qwen3_5ImageConverter(patch_size=4)(keras.Input((20, 24, 3)))
     with pytest.raises(ShapeError, match="one image"):
         _spec("Qwen3_5ImageConverter").output_shapes({"patch_size": 4}, [(None, 20, 24, 3)])
+
+
+@pytest.mark.parametrize("key", ["num_layers", "num_multimask_outputs", "iou_head_depth"])
+def test_a_hostile_count_of_sublayers_is_declined(key):
+    # a config asking for a billion blocks is not modelled (propagation then reads the stored weights)
+    config = {**_decoder(name="d").get_config(), key: 10**9}
+    shapes = [(None, 4, 4, 8), (None, 4, 4, 8), (None, None, 8), (None, 4, 4, 8)]
+    with pytest.raises(NotImplementedError, match="not modelled"):
+        spec = _spec("SAMMaskDecoder")
+        spec.output_shapes(config, shapes)
+        spec.weights(config, shapes)
