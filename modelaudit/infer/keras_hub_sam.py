@@ -105,13 +105,25 @@ def _chain(parts: list[Part]) -> list[Part]:
     return out
 
 
+class _Grouped(_Composite):
+    """A composite whose formula sums its sublayers by top-level attribute (transformer, mask_downscaler),
+    not one term per Dense of a block."""
+
+    def formula(self, config, input_shapes):
+        groups: dict[str, int] = {}
+        for w in self.weights(config, input_shapes):
+            head = w.name.split("/", 1)[0]
+            groups[head] = groups.get(head, 0) + w.size
+        return " + ".join(f"{name} {n}" for name, n in groups.items()) + f" = {sum(groups.values())}"
+
+
 # ---- SAMPromptEncoder ------------------------------------------------------------------------------
 
 PROMPT_ARGUMENTS = ("images", "points", "labels", "boxes", "masks")  # call()'s signature, in order
 
 
 @hub("SAMPromptEncoder")
-class SAMPromptEncoderSpec(_Composite):
+class SAMPromptEncoderSpec(_Grouped):
     # sam_prompt_encoder.py: a RandomFrequencyPositionalEmbeddings (one frozen (2, hidden // 2)
     # gaussian matrix), six Embedding(1, hidden) and a mask_downscaler Sequential built on
     # (4·H, 4·W, 1) masks: Conv2D(mask_in_channels // 4, 2, strides 2), LayerNormalization,
@@ -171,7 +183,7 @@ class SAMPromptEncoderSpec(_Composite):
 
 
 @hub("SAMMaskDecoder")
-class SAMMaskDecoderSpec(_Composite):
+class SAMMaskDecoderSpec(_Grouped):
     # sam_mask_decoder.py: a TwoWayTransformer, iou_token Embedding(1, embedding_dim), mask_tokens
     # Embedding(num_multimask_outputs + 1, embedding_dim), output_upscaling (Conv2DTranspose
     # (embedding_dim // 4, 2, strides 2), LayerNormalization, Conv2DTranspose(embedding_dim // 8, 2,
@@ -235,7 +247,7 @@ class SAMMaskDecoderSpec(_Composite):
                  _sub(config, filters=positive(embedding_dim // 8, "embedding_dim // 8", self.layer), **upscale), []),
         ])
         for i in range(tokens):
-            parts += mlp(f"output_hypernetworks_mlps_{i}", config, embedding_dim, embedding_dim // 8, 3, embedding_dim,
+            parts += mlp(f"output_hypernetworks_mlps/{i}", config, embedding_dim, embedding_dim // 8, 3, embedding_dim,
                          self.layer)
         parts += mlp("iou_prediction_head", config, int(config.get("iou_head_hidden_dim", 256)), tokens,
                      int(config.get("iou_head_depth", 3)), embedding_dim, self.layer)
