@@ -63,6 +63,12 @@ FROZEN_IN_MODEL = {
         (re.compile(r"layers/d_fine_decoder"), None),
         (re.compile(r"layers/d_fine_decoder/decoder_layers/d_fine_decoder_layer(_\d+)?/encoder_attn"), None),
     ),
+    # sam3_vision_encoder.py: the ViT embeddings' pretraining position_embeddings (created after the
+    # class token, so last) and each layer's SAM3RotaryEmbedding tables, rope_embeddings_cos/sin
+    "keras_hub>SAM3PromptableConceptBackbone": (
+        (re.compile(r"layers/sam3_vision_encoder/backbone/embeddings"), -1),
+        (re.compile(r"layers/sam3_vision_encoder/backbone/layers/sam3_vi_t_layer(_\d+)?/rotary_emb"), None),
+    ),
     # rqvae_layers.py VectorQuantizerEMA: its codebook and EMA statistics, updated by EMA, not by
     # gradients. keras_hub does not export the class: the file registers it by its bare name.
     "RQVAEBackbone": (

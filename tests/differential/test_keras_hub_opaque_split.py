@@ -2,7 +2,7 @@
 their params come from the stored variables alone (infer/stored.py). Backbones whose layers create
 float variables with trainable=False (Whisper's encoder position embedding, Moonshine's and SmolLM3's
 RoPE inverse frequencies, DINOV2's source position embeddings, Gemma4's layer scalars, clipping bounds,
-frozen norms and vision standardization, SAM's prompt frequencies, D-FINE's decoder scales, RQVAE's
+frozen norms and vision standardization, SAM's prompt frequencies, SAM3's ViT position and rotary tables, D-FINE's decoder scales, RQVAE's
 EMA codebooks), and any backbone saved frozen
 (`trainable=False`), get Keras's own trainable / non-trainable split. Tiny random-weight backbones
 built from small configs, never a downloaded preset.
@@ -90,6 +90,22 @@ def _siglip():
     return M.SigLIPBackbone(vision, text)
 
 
+def _sam3():
+    # test_keras_hub_sam3.py's tiny layers, wired by keras_hub's own backbone
+    from tests.differential.test_keras_hub_sam3 import HIDDEN, _vision
+
+    H = keras_hub.layers
+    return M.SAM3PromptableConceptBackbone(
+        _vision(),
+        H.SAM3TextEncoder(vocabulary_size=30, embedding_dim=12, hidden_dim=12, num_layers=1, num_heads=2,
+                          intermediate_dim=20, max_sequence_length=8),
+        H.SAM3GeometryEncoder(num_layers=1, hidden_dim=HIDDEN, intermediate_dim=20, num_heads=2, roi_size=3),
+        H.SAM3DetrEncoder(num_layers=1, hidden_dim=HIDDEN, intermediate_dim=20, num_heads=2),
+        H.SAM3DetrDecoder(image_shape=(28, 28, 3), patch_size=7, num_layers=2, hidden_dim=HIDDEN,
+                          intermediate_dim=20, num_heads=2, num_queries=5),
+        H.SAM3MaskDecoder(num_upsampling_stages=3, hidden_dim=HIDDEN, num_heads=2))
+
+
 BACKBONES = {
     "whisper": lambda: M.WhisperBackbone(
         vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16, num_mels=4,
@@ -113,6 +129,7 @@ BACKBONES = {
     "smollm3-frozen": lambda: _smollm3(trainable=False),
     "gemma4": _gemma4,
     "sam": _sam,
+    "sam3": _sam3,  # frozen pretraining position embeddings and rotary tables
     "d_fine": _d_fine,  # its BatchNormalization statistics besides
     "rqvae": _rqvae,
     # integer position ids only (the rule stored.py already has): no float variable frozen
