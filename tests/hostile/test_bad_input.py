@@ -450,7 +450,6 @@ BAD = [
     ("input-batch-shape-infinity",
      with_config(lambda cfg: layer_named(cfg, "features_a")["config"].update(batch_shape=[None, float("inf")]))),
     ("no-config-json", no_config),
-    ("metadata-invalid-json", metadata_invalid),
     ("json-nesting-100000", with_config(deep_json)),
     ("json-nesting-in-layer-config", with_config(deep_json_in_layer)),
     ("models-nested-too-deep", with_config(nested_models)),
@@ -507,6 +506,17 @@ def test_weights_only_files_are_skipped_not_refused(key, real, good, tmp_path):
     by_path = {f["path"]: f for f in json.loads(result.stdout)["files"]}
     assert by_path[str(weights)]["skipped"] and by_path[str(weights)]["error"] is None
     assert by_path[str(good)]["error"] is None and by_path[str(good)]["stats"]["total_params"] > 0
+
+
+def test_invalid_metadata_is_read_and_reported(real, tmp_path):
+    """Keras writes metadata.json and never reads it (issue 14): a broken one is an MA405 warning, and
+    config.json and the weights are audited as from the real file."""
+    bad = metadata_invalid(real, tmp_path)
+    result = _runner().invoke(app, ["check", "--format", "json", str(bad), str(real[SEQ])])
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    broken, clean = json.loads(result.stdout)["files"]
+    assert broken["error"] is None and broken["stats"] == clean["stats"]
+    assert [f["severity"] for f in broken["findings"] if f["code"] == "MA405"] == ["warning"]
 
 
 @pytest.mark.parametrize("make", [m for _, m in BAD], ids=[i for i, _ in BAD])
