@@ -148,8 +148,10 @@ class SourceFacts:
     # superblock records)
     suffix_size: int = 0
     suffix_head: bytes = b""
+    member_prefixes: tuple = ()  # (member, bytes before its HDF5 superblock, the first HIDDEN_HEAD of them)
     archive_comment: bytes = b""  # a zip's comment (at most 64 KiB)
-    # (where: "prefix" | "suffix" | "comment", the globals it names) for hidden bytes that parse as a pickle
+    # (where: "prefix" | "suffix" | "comment" | a member, the globals it names) for hidden bytes that parse
+    # as a pickle
     hidden_pickles: tuple = ()
     member_modes: tuple = ()  # (name, Unix mode) of zip members whose mode is neither a file's nor a folder's
     header_mismatches: tuple = ()  # (name, what its local header says that the central directory does not)

@@ -862,6 +862,12 @@ class PolyglotPrefix(Rule):
             shown = "" if len(head) >= size else f" (the first {len(head):,} read)"
             yield self.finding(None, f"{size:,} bytes {where}{shown} are {what}; Keras's loader skips them and "
                                "loads the model, so the one file is two", severity)
+        for member, size, head in source.member_prefixes:
+            seen = hidden_content(head, pickles.get(member))
+            if seen is not None:
+                severity, what = seen
+                yield self.finding(None, f"{size:,} bytes before the HDF5 superblock of zip member {member!r} (its "
+                                   f"user block) are {what}; h5py skips them and Keras loads the weights", severity)
 
 
 def _weight_layer(model, path: str) -> Optional[str]:

@@ -253,6 +253,7 @@ def _attach_h5(graph: ModelGraph, zf, f, source: SourceFacts, scan=None):
 
     view = _member_view(zf, f, WEIGHTS_H5)
     size = zf.getinfo(WEIGHTS_H5).file_size
+    source = _member_user_block(view, size, source)
     tree = None
     if scan is None and isinstance(view, MemberFile):
         # the metadata read directly (formats/h5meta.py): no h5py, no numpy; None when the file holds
@@ -279,6 +280,25 @@ def _attach_h5(graph: ModelGraph, zf, f, source: SourceFacts, scan=None):
             raise ModelReadError(f"{WEIGHTS_H5} is not a readable HDF5 file ({_one_line(exc)})") from None
     source = replace(source, hdf5_links=tuple(tree.links), oversized=tuple(tree.oversized))
     return graph, source
+
+
+def _member_user_block(view, size: int, source: SourceFacts) -> SourceFacts:
+    """The weights' own user block (bytes before their superblock, which h5py skips), for the rules."""
+    from modelaudit.formats.detect import HIDDEN_HEAD, hdf5_superblock, pickle_globals
+
+    def read_at(pos: int, n: int) -> bytes:
+        view.seek(pos)
+        return view.read(n)
+
+    at = hdf5_superblock(read_at, size)
+    if not at:
+        view.seek(0)
+        return source
+    head = read_at(0, min(at, HIDDEN_HEAD))
+    view.seek(0)
+    found = pickle_globals(head)
+    return replace(source, member_prefixes=((WEIGHTS_H5, at, head),),
+                   hidden_pickles=source.hidden_pickles + (((WEIGHTS_H5, found),) if found is not None else ()))
 
 
 def attach_generic(graph: ModelGraph, datasets: dict) -> ModelGraph:

@@ -101,6 +101,23 @@ def user_block(block: bytes, size: int = 512):
     return make
 
 
+def weights_user_block(block: bytes, size: int = 512):
+    """The .keras archive rewritten with its model.weights.h5 given a user block as `user_block` does."""
+
+    def make(src, dst, tmp):
+        weights = Path(tmp) / f"{Path(dst).name}-weights"
+        with zipfile.ZipFile(src) as zin:
+            Path(f"{weights}.h5").write_bytes(zin.read("model.weights.h5"))
+        blocked = Path(user_block(block, size)(f"{weights}.h5", f"{weights}-blocked", tmp)).read_bytes()
+        out = dst + ".keras"
+        with zipfile.ZipFile(src) as zin, zipfile.ZipFile(out, "w") as zout:
+            for info in zin.infolist():
+                zout.writestr(info, blocked if info.filename == "model.weights.h5" else zin.read(info))
+        return out
+
+    return make
+
+
 def commented(comment: bytes):
     """`zip -z`: an archive comment."""
 
@@ -289,6 +306,9 @@ CASES: list = [
          twin=user_block(CARD, 2048)),
     Case("h5-user-block-config-still-audited", "k2_lambda", user_block(CARD, 1024), "MA401", "lam",
          "`config.layers[1].config.function`"),
+    Case("keras-weights-pickle-user-block", "k3_dense", weights_user_block(os_system_pickle()), "MA411", None,
+         "zip member 'model.weights.h5' (its user block) are a pickle naming `posix.system`",
+         twin=weights_user_block(b"")),
     Case("h5-zipapp-appended", "k2_dense", followed_by(zipapp(PYTHON_SCRIPT)), "MA411", None,
          "after the end of file the HDF5 superblock records are a zip archive holding `__main__.py`",
          twin=followed_by(b"\0" * 512)),
