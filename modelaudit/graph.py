@@ -188,10 +188,17 @@ class ModelGraph:
         raise KeyError(name)
 
     def walk(self, prefix: str = ""):
-        """Yield (path, layer, depth) for every layer at every depth, nested models included."""
-        depth = prefix.count("/") + 1 if prefix else 0
-        for layer in self.layers:
-            path = f"{prefix}/{layer.name}" if prefix else layer.name
+        """Yield (path, layer, depth) for every layer at every depth, nested models included: each
+        nested model's layers right after it. Iterative: models nest deeper than Python recurses."""
+        # a stack of (layers, position, prefix, depth): one frame of the walk per open model
+        stack = [(self.layers, 0, prefix, prefix.count("/") + 1 if prefix else 0)]
+        while stack:
+            layers, i, base, depth = stack.pop()
+            if i >= len(layers):
+                continue
+            layer = layers[i]
+            stack.append((layers, i + 1, base, depth))
+            path = f"{base}/{layer.name}" if base else layer.name
             yield path, layer, depth
             if layer.submodel is not None:
-                yield from layer.submodel.walk(path)
+                stack.append((layer.submodel.layers, 0, path, path.count("/") + 1))

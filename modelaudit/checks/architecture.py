@@ -19,6 +19,7 @@ from modelaudit.engine import Finding, Rule, Severity, register
 from modelaudit.infer.outputs import activation_name
 from modelaudit.infer.registry import fmt_shape
 from modelaudit.losses import assign
+from modelaudit.nesting import Steps, run
 
 # ---- layer families --------------------------------------------------------------------------------
 
@@ -139,15 +140,16 @@ class Wiring:
         if graph.opaque:
             return
         top = _Scope(graph, "")
-        self._collect(top, rows)
-        self.outputs = [self._resolve(top, ref) for ref in graph.outputs]
+        run(self._collect(top, rows))
+        self.outputs = [run(self._resolve(top, ref)) for ref in graph.outputs]
         for node in self.nodes.values():
             for slot, tensors in enumerate(node.inputs):
                 for path, call, _ in tensors:
                     self._users.setdefault((path, call), []).append((node, slot))
 
-    def _collect(self, scope: _Scope, rows: dict) -> None:
-        """A node for every call of every layer of one (sub)model, nested models opened up."""
+    def _collect(self, scope: _Scope, rows: dict) -> Steps:
+        """A node for every call of every layer of one (sub)model, nested models opened up (Steps,
+        modelaudit/nesting.py: a nested model's nodes are collected by yielding its own _collect)."""
         for layer in scope.graph.layers:
             path = scope.path(layer.name)
             row = rows.get(path)
@@ -155,17 +157,18 @@ class Wiring:
                 continue
             if layer.submodel is not None:
                 self._scopes[path] = inner = _Scope(layer.submodel, path, scope, layer)
-                self._collect(inner, rows)
+                yield self._collect(inner, rows)
                 continue
             if layer.class_name == "InputLayer" and not layer.calls:
                 if scope.owner is None or not scope.owner.calls:  # a model input, or a nested one never fed
                     self.nodes[(path, 0)] = Node(path, 0, row)
                 continue
             for c, call in enumerate(layer.calls):
-                self.nodes[(path, c)] = Node(path, c, row, [self._resolve(scope, ref) for ref in call.inputs])
+                self.nodes[(path, c)] = Node(path, c, row, [run(self._resolve(scope, ref)) for ref in call.inputs])
 
-    def _resolve(self, scope: _Scope, ref) -> list:
-        """The Tensors a reference in a scope's graph stands for (through nested-model boundaries)."""
+    def _resolve(self, scope: _Scope, ref) -> Steps:
+        """Steps returning the Tensors a reference in a scope's graph stands for (through nested-model
+        boundaries, each crossed by yielding the _resolve on the other side)."""
         key = (scope.prefix, ref.layer, ref.call, ref.index)
         if key in self._memo:
             return self._memo[key]
@@ -178,12 +181,12 @@ class Wiring:
         elif layer.submodel is not None:
             inner = self._scopes.get(path)
             if inner is not None and not layer.submodel.opaque and ref.index < len(layer.submodel.outputs):
-                out = self._resolve(inner, layer.submodel.outputs[ref.index])
+                out = yield self._resolve(inner, layer.submodel.outputs[ref.index])
         elif layer.class_name == "InputLayer" and scope.owner is not None and scope.owner.calls:
             position = next((i for i, r in enumerate(scope.graph.inputs) if r.layer == layer.name), None)
             for call in scope.owner.calls:  # a nested model called twice is fed twice
                 if position is not None and position < len(call.inputs):
-                    out += self._resolve(scope.parent, call.inputs[position])
+                    out = out + (yield self._resolve(scope.parent, call.inputs[position]))
         else:
             out = [(path, ref.call, ref.index)]
         self._memo[key] = out

@@ -136,7 +136,9 @@ DOTTED = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+$")
 CALLABLE_KEYS = frozenset({"activation", "recurrent_activation", "loss", "losses", "metrics", "weighted_metrics",
                            "optimizer", "inner_activation"})
 CALLABLE_SUFFIXES = ("_initializer", "_regularizer", "_constraint", "_activation", "_fn", "_function")
-MAX_WALK_DEPTH = 256  # the readers bound JSON depth to 200; a live model's config is bounded here
+# The readers bound JSON depth (formats/json_config.MAX_JSON_DEPTH, room for models nested 1,024 deep);
+# a live model's config is bounded here. The walk is iterative: the bound is on work, not on the stack.
+MAX_WALK_DEPTH = 3200
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]{0,15}://\S")
 PATH = re.compile(r"^(?:/[^/\s]+(?:/[^/\s]*)+|[A-Za-z]:[\\/]\S*|\\\\[^\\\s]+\\\S*|~[\\/]\S*|file:\S+)$|(?:^|[\\/])\.\.(?:[\\/]|$)")
 BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]+$")

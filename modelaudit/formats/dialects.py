@@ -321,14 +321,17 @@ def legacy_weights(graph, keras_version, backend=None):
     `backend` only decides Theano kernel flips, which keep the shape."""
     if not is_keras1(keras_version):
         return graph
-    return _keras1_graph(graph)
+    from modelaudit.nesting import run
+
+    return run(_keras1_graph(graph))
 
 
 def _keras1_graph(graph):
+    """Steps (modelaudit/nesting.py) returning the converted graph; nested models by yielding theirs."""
     layers = []
     for layer in graph.layers:
         if layer.submodel is not None:
-            layer = replace(layer, submodel=_keras1_graph(layer.submodel))
+            layer = replace(layer, submodel=(yield _keras1_graph(layer.submodel)))
         elif layer.weights:
             weights = keras1_weights(layer.class_name, layer.config, list(layer.weights))
             layer = replace(layer, weights=tuple(weights))

@@ -11,7 +11,9 @@ from modelaudit.errors import ModelReadError
 from modelaudit.graph import Weight
 
 MAX_OBJECTS = 1_000_000
-MAX_DEPTH = 64
+# Group nesting. A .keras weights file nests two groups per nested model (layers/<name>/layers/...):
+# room for formats/json_config.MAX_MODEL_DEPTH (1,024) levels of models.
+MAX_DEPTH = 2 * 1024 + 16
 # A dataset declaring more than this many times the bytes the whole file holds cannot be real
 # weights; loading it would allocate the declared size (CVE-2026-1669 style memory exhaustion).
 OVERSIZE_FACTOR = 16

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any, Optional
 
 from modelaudit.errors import ModelReadError, NotKerasJSON
 from modelaudit.formats import dialects
 from modelaudit.graph import Call, Layer, ModelGraph, Objective, SourceFacts, TensorRef, is_shape, shape_or_none
+from modelaudit.nesting import Steps, run
 
 # Bounds that hold against hostile files (DESIGN principle 3).
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
-MAX_JSON_DEPTH = 200
-MAX_MODEL_DEPTH = 32
+# Keras 3 saves and loads models nested 300 levels deep (it raises Python's recursion limit to 3,000 and
+# recurses about 8 frames a level); every walk here over nested models is iterative (modelaudit/nesting.py),
+# so the bound only needs to lie far beyond that. A nesting level costs 3 JSON levels (layer, config, layers).
+MAX_MODEL_DEPTH = 1024
+MAX_JSON_DEPTH = 3 * MAX_MODEL_DEPTH + 64
 # Layers at every depth. Each costs 0.1 to 0.3 ms and about 7 KB to read, recompute and check:
 # 15,000 keeps a hostile config under 5 s and 512 MiB (bench/FUZZ.md); the largest real Keras
 # models have a few thousand.
@@ -46,7 +51,7 @@ def loads(text: bytes | str, what: str = "config") -> Any:
         if values > MAX_JSON_VALUES:
             raise ModelReadError(f"{what} holds more than {MAX_JSON_VALUES:,} values ({values:,} separators)")
     try:
-        data = json.loads(text)
+        data = _decode(text)
     except RecursionError:
         raise ModelReadError(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError as exc:
@@ -57,18 +62,58 @@ def loads(text: bytes | str, what: str = "config") -> Any:
     return data
 
 
+def _decode(text: str) -> Any:
+    """json.loads, with room for MAX_JSON_DEPTH levels: the C decoder counts one Python frame a level
+    (a few hundred bytes of C stack each, so 3,136 levels take about 1 MiB), and Python's default
+    recursion limit (1,000) would refuse models Keras loads. Deeper documents still raise RecursionError."""
+    limit = sys.getrecursionlimit()
+    needed = _frames() + MAX_JSON_DEPTH + 64
+    if needed <= limit:
+        return json.loads(text)
+    sys.setrecursionlimit(needed)
+    try:
+        return json.loads(text)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _frames() -> int:
+    """The current Python stack depth (frames), counted without recursion."""
+    frame, count = sys._getframe(), 0
+    while frame is not None:
+        frame, count = frame.f_back, count + 1
+    return count
+
+
 # A lone surrogate ("\ud800" in the JSON text) is a str no UTF-8 output can hold: every report,
 # hash and file written would fail on it. Such strings are kept as the escape text they were.
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
 
 
 def _escape_surrogates(node: Any) -> Any:
-    if isinstance(node, str):
-        return node.encode("utf-8", "backslashreplace").decode("utf-8") if _SURROGATE.search(node) else node
-    if isinstance(node, dict):
-        return {_escape_surrogates(k): _escape_surrogates(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_escape_surrogates(v) for v in node]
+    """The document with each string holding a surrogate escaped; iterative, as deep as the document."""
+    def fix(value):
+        if isinstance(value, str) and _SURROGATE.search(value):
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+
+    if not isinstance(node, (dict, list)):
+        return fix(node)
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key in list(item):  # keys too: rebuilt in order so the dict keeps its key order
+                value = item.pop(key)
+                item[fix(key)] = value
+            entries = item.items()
+        else:
+            entries = enumerate(item)
+        for key, value in list(entries):
+            if isinstance(value, (dict, list)):
+                stack.append(value)
+            elif isinstance(value, str):
+                item[key] = fix(value)
     return node
 
 
@@ -137,14 +182,15 @@ def graph_from_config(
     if compile_config is None:
         compile_config = data.get("compile_config")
     counter = [0, 0]  # layers, calls
-    graph = _model(data, format=format, depth=0, counter=counter)
+    graph = run(_model(data, format=format, depth=0, counter=counter))
     objective = objective_from(compile_config)
     from dataclasses import replace
 
     return replace(graph, objective=objective, config=data, source=source)
 
 
-def _model(data: dict, *, format: str, depth: int, counter: list) -> ModelGraph:
+def _model(data: dict, *, format: str, depth: int, counter: list) -> Steps:
+    """Steps (modelaudit/nesting.py) returning the ModelGraph of one (sub)model."""
     if depth > MAX_MODEL_DEPTH:
         raise ModelReadError(f"models nested deeper than {MAX_MODEL_DEPTH} levels")
     class_name = data.get("class_name")
@@ -164,7 +210,9 @@ def _model(data: dict, *, format: str, depth: int, counter: list) -> ModelGraph:
 
     sequential = class_name == "Sequential" or ("input_layers" not in config and "output_layers" not in config)
     layers_cfg = dialects.keras1_orderings(layers_cfg)
-    layers = [_layer(item, format=format, depth=depth, counter=counter, index=i) for i, item in enumerate(layers_cfg)]
+    layers = []
+    for i, item in enumerate(layers_cfg):
+        layers.append((yield from _layer(item, format=format, depth=depth, counter=counter, index=i)))
     names = [layer.name for layer in layers]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -222,7 +270,8 @@ def _replace(layer: Layer, **changes) -> Layer:
     return replace(layer, **changes)
 
 
-def _layer(item: Any, *, format: str, depth: int, counter: list, index: int) -> Layer:
+def _layer(item: Any, *, format: str, depth: int, counter: list, index: int) -> Steps:
+    """Steps returning one Layer; a nested model's graph is built by yielding its own Steps."""
     if not isinstance(item, dict):
         raise ModelReadError(f"layer #{index} is not an object")
     class_name = item.get("class_name")
@@ -251,7 +300,7 @@ def _layer(item: Any, *, format: str, depth: int, counter: list, index: int) -> 
     submodel = None
     # a Keras 1 Merge may hold its branch models (`layers`): not a model of its own
     if class_name in MODEL_CLASSES or (isinstance(raw_config.get("layers"), list) and class_name != "Merge"):
-        submodel = _model(item, format=format, depth=depth + 1, counter=counter)
+        submodel = yield _model(item, format=format, depth=depth + 1, counter=counter)
     nodes = item.get("inbound_nodes")
     if isinstance(nodes, list):
         counter[1] += len(nodes)

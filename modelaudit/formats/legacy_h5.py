@@ -266,11 +266,14 @@ def attach_by_name(graph: ModelGraph, groups: LayerGroups, datasets: dict) -> Mo
 
 
 def _layer_names(graph: ModelGraph) -> set:
+    """Every layer name at every depth (iterative: models nest as deep as json_config allows)."""
     names = set()
-    for layer in graph.layers:
-        names.add(layer.name)
-        if layer.submodel is not None:
-            names |= _layer_names(layer.submodel)
+    stack = [graph]
+    while stack:
+        for layer in stack.pop().layers:
+            names.add(layer.name)
+            if layer.submodel is not None:
+                stack.append(layer.submodel)
     return names
 
 

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Callable
 
 from modelaudit.graph import Layer, ModelGraph
+from modelaudit.nesting import Steps, run
 
 
 def to_snake_case(name: str) -> str:
@@ -56,7 +57,12 @@ Lookup = Callable[[tuple, Layer, str, bool], tuple]
 
 
 def attach(graph: ModelGraph, lookup: Lookup, keys_of: Callable[[ModelGraph], dict], container: tuple = ()) -> ModelGraph:
-    """A copy of `graph` whose layers carry their stored weights (nested models recursively)."""
+    """A copy of `graph` whose layers carry their stored weights (nested models at any depth)."""
+    return run(_attach(graph, lookup, keys_of, container))
+
+
+def _attach(graph: ModelGraph, lookup: Lookup, keys_of: Callable[[ModelGraph], dict], container: tuple) -> Steps:
+    # Steps (modelaudit/nesting.py): a nested model is attached by yielding its own _attach
     keys = keys_of(graph)
     layers = []
     for layer in graph.layers:
@@ -66,7 +72,7 @@ def attach(graph: ModelGraph, lookup: Lookup, keys_of: Callable[[ModelGraph], di
             continue
         if layer.submodel is not None:
             own = lookup(container, layer, key, True)
-            sub = attach(layer.submodel, lookup, keys_of, container + (key,))
+            sub = yield _attach(layer.submodel, lookup, keys_of, container + (key,))
             layers.append(replace(layer, weights=tuple(own), submodel=sub))
         else:
             layers.append(replace(layer, weights=tuple(lookup(container, layer, key, False))))

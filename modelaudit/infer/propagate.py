@@ -14,6 +14,7 @@ from modelaudit.formats.json_config import positional_constants, topological_ord
 from modelaudit.graph import Layer, ModelGraph, Shape, Weight, is_shape, shape_or_none
 from modelaudit.infer import registry, stored
 from modelaudit.infer.registry import ShapeError, WeightSpec, fmt_shape
+from modelaudit.nesting import Steps, run
 
 
 @dataclass
@@ -111,7 +112,7 @@ def propagate(graph: ModelGraph) -> Inferred:
             non_trainable_params=non_trainable, stored_params=trainable + non_trainable,
             macs=None, unassigned_weights=graph.unassigned_weights,
         )
-    outputs, inputs, totals = _walk(graph, "", 0, None, True, rows)
+    outputs, inputs, totals = run(_walk(graph, "", 0, None, True, rows))
     stored_all = [r.stored_params for r in rows if r.layer.submodel is None and r.stored_params is not None]
     has_weights = any(r.layer.weights is not None for r in rows)
     macs_values = [r.macs for r in rows if r.layer.submodel is None]
@@ -138,8 +139,9 @@ def _dtype_bytes(rows: list) -> dict:
     return out
 
 
-def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], trainable: bool, rows: list):
-    """Propagate one (sub)model. Returns (output shapes, input shapes, (total, trainable, non-trainable))."""
+def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], trainable: bool, rows: list) -> Steps:
+    """Propagate one (sub)model. Returns (output shapes, input shapes, (total, trainable, non-trainable)).
+    Steps (modelaudit/nesting.py): a nested model is propagated by yielding its own _walk."""
     by_name = {layer.name: layer for layer in graph.layers}
     # Shapes the file records for tensors, from their consumers' records (Keras 3 files).
     recorded = _recorded_shapes(graph)
@@ -189,7 +191,7 @@ def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], train
 
         if layer.submodel is not None:
             nested: list = []
-            outs, _, totals = _walk(
+            outs, _, totals = yield _walk(
                 layer.submodel, path, depth + 1, in_shapes, trainable and layer.trainable, nested
             )
             if call_index == 0:
@@ -227,7 +229,7 @@ def propagate_submodel(graph: ModelGraph, input_shapes: list) -> tuple[list, lis
     """A model held in a layer's config (TimeDistributed(Sequential)) fed `input_shapes`:
     (its output shapes, the rows of its layers at every depth)."""
     rows: list[LayerResult] = []
-    outputs, _, _ = _walk(graph, "", 1, list(input_shapes), True, rows)
+    outputs, _, _ = run(_walk(graph, "", 1, list(input_shapes), True, rows))
     return outputs, rows
 
 

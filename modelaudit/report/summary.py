@@ -91,7 +91,7 @@ def _table_rows(inferred, formulas: bool, markdown: bool):
     for row in inferred.visible_rows():
         name = row.path.rpartition("/")[2]
         # nested layers hang under their model, as in Keras's summary(expand_nested=True)
-        label = ("  " * (row.depth - 1) + "└ " if row.depth else "") + visible(f"{name} ({row.layer.class_name})")
+        label = _nesting(row.depth) + visible(f"{name} ({row.layer.class_name})")
         shapes = row.first_output_shapes
         shape_text = ", ".join(fmt_shape(s) for s in shapes) if shapes else "?"
         params = _count(row.params)
@@ -138,6 +138,19 @@ def _connections(row):
         for ref in call.inputs:
             out.append(f"{ref.layer}[{ref.call}][{ref.index}]")
     return out
+
+
+# Nesting levels drawn as indentation; deeper rows (models nest 1,000 levels deep) say their depth
+# instead, so the column stays narrow and the table is built in linear time.
+MAX_INDENT = 12
+
+
+def _nesting(depth: int) -> str:
+    if not depth:
+        return ""
+    if depth <= MAX_INDENT:
+        return "  " * (depth - 1) + "└ "
+    return "  " * (MAX_INDENT - 1) + f"└{depth} "
 
 
 def _footer(inferred) -> list[str]:
