@@ -4,7 +4,18 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import gc  # noqa: E402
+
 import pytest  # noqa: E402
+
+
+def pytest_collection_finish(session):
+    """Everything alive once the test modules are imported (TensorFlow's and Keras's modules among
+    them, 300,000+ objects) is moved out of the garbage collector's reach: it lives for the whole run
+    anyway, and each full collection (Keras runs one in every clear_session() and in quantize()) then
+    skips it instead of taking a quarter of a second. Garbage made later is collected as before."""
+    gc.collect()  # only live objects are frozen: nothing collectable is kept
+    gc.freeze()
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,12 @@
-"""The pre-commit hook, run by the real pre-commit: `pre-commit try-repo` installs this package from a
-git repository into its own virtualenv, exactly as a user's `.pre-commit-config.yaml` would, and runs
-the hook on a repository holding models.
+"""The pre-commit hook, run by the real pre-commit: `pre-commit run` with a `.pre-commit-config.yaml`
+naming a git repository at a commit (as a user's config names this one) installs this package from it
+into its own virtualenv and runs the hook on a repository holding models.
 
 The hook repository is a copy of the working tree committed into a temporary git repository (never
 this checkout's own git); PRE_COMMIT_HOME is a temporary folder, so nothing outside tmp is touched.
-Installing needs the package index (pip's cache makes it quick).
+Both runs share it, as a user's repeated commits do, so the package is installed once (`try-repo`
+would install it afresh for every run: 20 s each). Installing needs the package index (pip's cache
+makes it quick).
 """
 
 from __future__ import annotations
@@ -67,9 +69,20 @@ def target_repo(folder: Path, files: dict[str, bytes]) -> Path:
     return folder
 
 
-def try_repo(hook_repo: Path, target: Path, home: Path):
+@pytest.fixture(scope="module")
+def hook_config(hook_repo, tmp_path_factory) -> Path:
+    """A .pre-commit-config.yaml naming the hook repository at its commit (outside the target repos, so
+    that the hook is handed only their own files)."""
+    rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=hook_repo, check=True, capture_output=True,
+                         text=True, env=_env(hook_repo)).stdout.strip()
+    config = tmp_path_factory.mktemp("hook-config") / ".pre-commit-config.yaml"
+    config.write_text(f"repos:\n  - repo: {hook_repo}\n    rev: {rev}\n    hooks:\n      - id: modelaudit\n")
+    return config
+
+
+def run_hook(config: Path, target: Path, home: Path):
     return subprocess.run(
-        [sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), "modelaudit", "--all-files"],
+        [sys.executable, "-m", "pre_commit", "run", "--all-files", "--config", str(config)],
         cwd=target, capture_output=True, text=True, timeout=540, env=_env(home),
     )
 
@@ -85,7 +98,7 @@ def _checkpoints(tmp_path) -> dict[str, bytes]:
     return {name: (folder / name).read_bytes() for name in ("k3.weights.h5", "legacy.h5")}
 
 
-def test_hook_passes_a_correct_model_and_fails_a_broken_one(hook_repo, tmp_path):
+def test_hook_passes_a_correct_model_and_fails_a_broken_one(hook_config, tmp_path):
     good = Path(im.save_classifier(tmp_path / "good.keras")).read_bytes()
     broken = Path(im.broken_copy(tmp_path / "good.keras", tmp_path / "broken.keras")).read_bytes()
     # Files the hook must leave alone: a note, and a JSON file (not every JSON file is a model).
@@ -93,12 +106,12 @@ def test_hook_passes_a_correct_model_and_fails_a_broken_one(hook_repo, tmp_path)
     # Checkpoints hold no model: committing one never blocks a commit (Keras 3 and tf_keras layouts)
     checkpoints = _checkpoints(tmp_path)
 
-    clean = try_repo(hook_repo, target_repo(tmp_path / "clean", {"model.keras": good, **others, **checkpoints}),
+    clean = run_hook(hook_config, target_repo(tmp_path / "clean", {"model.keras": good, **others, **checkpoints}),
                      tmp_path)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "modelaudit" in clean.stdout and "Passed" in clean.stdout
 
-    dirty = try_repo(hook_repo, target_repo(tmp_path / "dirty", {"model.keras": good, "broken.keras": broken,
+    dirty = run_hook(hook_config, target_repo(tmp_path / "dirty", {"model.keras": good, "broken.keras": broken,
                                                                  **others}), tmp_path)
     assert dirty.returncode == 1, dirty.stdout + dirty.stderr
     assert "Failed" in dirty.stdout and "exit code: 1" in dirty.stdout
