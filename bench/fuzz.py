@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--inputs", type=int, default=10_000, help="how many mutated inputs (default 10000)")
     ap.add_argument("--seed", type=int, default=20250101, help="hypothesis seed (default 20250101)")
-    ap.add_argument("--levels", default="", help="only these operator levels: json,zip,hdf5,bytes (default all)")
+    ap.add_argument("--levels", default="", help="only these operator levels: json,zip,hdf5,proto,bytes (default all)")
     ap.add_argument("--max-steps", type=int, default=3, help="operators per input, at most (default 3)")
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "modelaudit-fuzz"),
                     help="seeds, scratch files and failures (default $TMPDIR/modelaudit-fuzz)")
@@ -77,7 +77,8 @@ def main(argv=None) -> int:
         i = n[0]
         n[0] += 1
         suffix = Path(case.seed).suffix
-        path = run_dir / "in" / f"input{suffix}"
+        path = m.input_path(case.seed, run_dir / "in")  # a SavedModel seed's: in/input_savedmodel/saved_model.pb
+        path.parent.mkdir(parents=True, exist_ok=True)
         if args.trace:
             print(f"#{i} {case}", flush=True)
         t0 = time.perf_counter()
@@ -130,7 +131,8 @@ def main(argv=None) -> int:
         from hypothesis import HealthCheck, Phase, given, seed, settings
 
         levels = [x for x in args.levels.split(",") if x] or None
-        strategy = m.cases_strategy(levels=levels, max_steps=args.max_steps)
+        # every seed, the SavedModel folders too (the CI suite's default leaves those out)
+        strategy = m.cases_strategy(levels=levels, seeds=list(m.SEED_KINDS), max_steps=args.max_steps)
         passes = 0
         # Hypothesis may end a pass short of max_examples (it stops when it runs out of new
         # examples); another pass with the next seed tops the count up.

@@ -540,3 +540,106 @@ def test_reporters_show_a_folder_path(saved, fmt):
     # SARIF and GitLab write paths relative to the repository; the others as given
     assert (os.path.basename(path) if fmt in ("sarif", "gitlab") else path) in result.output
     assert "MA211" in result.output  # uncompiled: an info finding that names the folder
+
+
+# ---- the traced graph's ops (MA409) ------------------------------------------------------------------
+
+
+def _tf_ops_by_function(path: str) -> set:
+    """(function, op) for every node of the graph, as TensorFlow's own protobuf parses them."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+        saved.ParseFromString(f.read())
+    graph = saved.meta_graphs[0].graph_def
+    found = {("", n.op) for n in graph.node}
+    for function in graph.library.function:
+        found |= {(function.signature.name, n.op) for n in function.node_def}
+    return found
+
+
+def _ma409(path):
+    return [f for f in modelaudit.audit(path).findings if f.code == "MA409"]
+
+
+def test_graph_ops_agree_with_tensorflow_and_correct_models_raise_no_ma409(saved, exported):
+    """Every op of every function, read without TensorFlow, as TensorFlow's parser lists them; the
+    saver's checkpoint ops are the saver's (reached from saver_def, not from a signature), and a
+    correct tf_keras SavedModel or Keras 3 export raises no MA409."""
+    for path in [p for _, p in saved.values()] + [exported[1]]:
+        ops = formats.read(path).source.graph_ops
+        assert {(o.function, o.op) for o in ops} == _tf_ops_by_function(path), path
+        checkpoint = [o for o in ops if o.op in ("SaveV2", "RestoreV2", "MergeV2Checkpoints")]
+        assert {o.op for o in checkpoint} == {"SaveV2", "RestoreV2", "MergeV2Checkpoints"}
+        assert all(o.saver and not o.runs for o in checkpoint), checkpoint
+        assert any(o.runs and o.op == "StatefulPartitionedCall" for o in ops)
+        assert not _ma409(path), path
+
+
+class _Files(tf.Module):
+    def __init__(self):
+        super().__init__()
+        self.v = tf.Variable(tf.ones((3,)))
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 3), tf.float32)])
+    def __call__(self, x):
+        # inside a branch: reached through the If op's then_branch function attribute
+        y = tf.cond(tf.reduce_sum(x) > 0, lambda: self._log(x), lambda: x)
+        return y * self.v
+
+    def _log(self, x):
+        tf.io.write_file("/tmp/modelaudit-never-written", tf.strings.as_string(tf.reduce_sum(x)))
+        return x + 0.0
+
+    @tf.function(input_signature=[tf.TensorSpec((), tf.string)])
+    def peek(self, name):  # restored as a callable method, in no signature
+        return tf.io.read_file(name)
+
+
+def test_file_ops_found_through_branches_and_in_exposed_functions(tmp_path):
+    path = str(tmp_path / "files")
+    module = _Files()
+    tf.saved_model.save(module, path, signatures={"serving_default": module.__call__})
+    found = {f.message.split("`")[1]: f.message for f in _ma409(path)}
+    assert set(found) == {"WriteFile", "ReadFile"}, found
+    assert "reached from a serving signature" in found["WriteFile"]
+    assert "'/tmp/modelaudit-never-written'" in found["WriteFile"]
+    assert "in a function the SavedModel exposes" in found["ReadFile"]
+    # TensorFlow agrees on where they are
+    ops = _tf_ops_by_function(path)
+    assert any(op == "WriteFile" for _, op in ops) and any(op == "ReadFile" for _, op in ops)
+
+
+def test_graph_bounds_are_one_line(saved, monkeypatch):
+    from modelaudit.formats import tfgraph
+
+    _, path = saved["nested"]
+    monkeypatch.setattr(tfgraph, "MAX_GRAPH_NODES", 10)
+    with pytest.raises(ModelReadError, match="more than 10 nodes") as info:
+        formats.read(path)
+    assert "\n" not in str(info.value)
+
+
+def test_graph_mutations_are_read_or_refused_in_one_line(saved, tmp_path):
+    """The fuzzer's SavedModel operators (tests/hostile/mutations.py, level "proto": op names, calls,
+    inputs, saver targets, many nodes, damaged nodes) on a real tf_keras SavedModel: read, or refused
+    in one line of the reader's own; an op renamed to WriteFile is MA409."""
+    from tests.hostile import mutations as m
+
+    _, path = saved["tf_ops"]
+    seeds = {"tfk_savedmodel/saved_model.pb": os.path.join(path, "saved_model.pb")}
+    flagged = 0
+    for name in m.LEVEL_OPS["proto"]:
+        for n in range(6):
+            out = m.input_path("tfk_savedmodel/saved_model.pb", tmp_path / f"{name}-{n}")
+            out.parent.mkdir(parents=True)
+            m.make(m.Case("tfk_savedmodel/saved_model.pb", ((name, n),)), seeds, out, tmp=tmp_path)
+            try:
+                recompute(formats.read(str(out.parent)))
+            except ModelReadError as exc:
+                assert "\n" not in str(exc) and "damaged or unexpected content" not in str(exc), str(exc)
+                continue
+            if name == "proto_op_name":
+                flagged += bool(_ma409(str(out.parent)))
+    assert flagged, "no renamed op was a file op"

@@ -304,7 +304,10 @@ def _layer_name(item: dict) -> Optional[str]:
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
+    try:
+        text = value if isinstance(value, str) else json.dumps(value)
+    except (RecursionError, ValueError):  # a value nested deeper than the encoder goes (a hostile config)
+        text = f"a {type(value).__name__} nested too deep to show"
     text = text.replace("\n", "\\n")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

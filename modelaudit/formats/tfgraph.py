@@ -19,7 +19,7 @@ from typing import NamedTuple, Optional
 
 from modelaudit.formats.protowire import BYTES, MESSAGE, STRING, Field, ProtoError, decode, message, spans
 
-MAX_GRAPH_NODES = 1 << 22  # nodes in the main graph and every function together
+MAX_GRAPH_NODES = 1 << 20  # nodes in the main graph and every function together (~30,000 a second)
 MAX_FUNCTIONS = 1 << 20
 MAX_NODE_VALUES = 1 << 20  # one NodeDef's decoded values (a Const of a large vocabulary)
 MAX_DETAIL = 200  # characters of a literal kept
@@ -31,8 +31,10 @@ ATTR_LIST = message("AttrValue.ListValue", f9=Field("func", MESSAGE, True, NAME_
 ATTR = message("AttrValue", f1=Field("list", MESSAGE, message=ATTR_LIST), f2=Field("s", BYTES),
                f8=Field("tensor", MESSAGE, message=TENSOR), f10=Field("func", MESSAGE, message=NAME_ATTR_LIST))
 ATTR_ENTRY = message("NodeDef.AttrEntry", f1=Field("key", STRING), f2=Field("value", MESSAGE, message=ATTR))
+# a node's attributes are kept as bytes: most (shapes, dtypes, a Const's tensor) are never looked into
 NODE = message("NodeDef", f1=Field("name", STRING), f2=Field("op", STRING), f3=Field("input", STRING, True),
-               f5=Field("attr", MESSAGE, True, ATTR_ENTRY))
+               f5=Field("attr", BYTES, True))
+_FUNC_TAGS = (0x52, 0x4A)  # AttrValue.func (field 10) and ListValue.func (field 9), length-delimited
 OP_DEF = message("OpDef", f1=Field("name", STRING))
 SAVER = message("SaverDef", f2=Field("save_tensor_name", STRING), f3=Field("restore_op_name", STRING))
 
@@ -122,7 +124,12 @@ def _node(buf, start: int, end: int, budget: list, function: bool) -> _Node:
         raise ProtoError(f"the graph holds more than {MAX_GRAPH_NODES:,} nodes")
     node = decode(buf, NODE, start, end, max_values=MAX_NODE_VALUES)
     calls, detail, literal = [], None, None
-    for entry in node.get("attr", ()):
+    for raw in node.get("attr", ()):
+        key, at = _attr_key(raw)
+        wanted = key == "output_stream" or (key == "value" and node.get("op") == "Const")
+        if not wanted and not _may_hold_function(raw, at):
+            continue  # holds no function (a cheap test on the bytes: a false hit only costs a decode)
+        entry = decode(raw, ATTR_ENTRY, max_values=MAX_NODE_VALUES)
         value = entry.get("value", {})
         if "func" in value:
             calls.append(value["func"].get("name", ""))
@@ -134,6 +141,20 @@ def _node(buf, start: int, end: int, budget: list, function: bool) -> _Node:
             literal = _text(strings[0]) if strings else None
     inputs = tuple(_input_node(i, function) for i in node.get("input", ()))
     return _Node(node.get("name", ""), node.get("op", ""), inputs, tuple(calls), detail, literal)
+
+
+def _attr_key(raw: bytes) -> tuple[str, int]:
+    """(key, where the value starts) of a NodeDef.AttrEntry whose key comes first, as TensorFlow
+    writes it, read without decoding the entry; ("", 0) otherwise."""
+    if len(raw) >= 2 and raw[0] == 0x0A and raw[1] < 0x80:
+        return raw[2:2 + raw[1]].decode("utf-8", "replace"), 2 + raw[1]
+    return "", 0
+
+
+def _may_hold_function(raw: bytes, at: int) -> bool:
+    """Whether the value's bytes hold a function's tag at all: a cheap test that passes over most
+    attributes (dtypes, shapes, a Const's tensor); a false hit only costs a decode."""
+    return any(tag in raw[at:] for tag in _FUNC_TAGS)
 
 
 def _input_node(name: str, function: bool) -> str:

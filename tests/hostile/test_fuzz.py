@@ -489,8 +489,11 @@ def test_zip_fixture_sanity(seeds):
         data = Path(seeds[name]).read_bytes()
         if kind == "keras":
             with zipfile.ZipFile(seeds[name]) as zf:
-                assert {"config.json", "metadata.json", "model.weights.h5"} <= set(zf.namelist())
+                names = set(zf.namelist())
+                assert {"config.json", "metadata.json"} <= names and names & {"model.weights.h5", "model.weights.npz"}
         elif kind == "h5":
             assert data.startswith(b"\x89HDF\r\n\x1a\n") and b"GCOL" in data
+        elif kind == "savedmodel":  # saved_model.pb, beside the rest of the folder tf_keras wrote
+            assert (Path(seeds[name]).parent / "variables" / "variables.index").is_file()
         else:
             assert data.lstrip().startswith(b"{")
