@@ -292,3 +292,51 @@ def test_subclassed_model_totals_from_the_pickles(tmp_path):
     trainable = sum(_size(w.shape) for w in model.trainable_weights)
     assert (inf.total_params, inf.trainable_params, inf.non_trainable_params) == (
         model.count_params(), trainable, model.count_params() - trainable)
+
+
+# ---- the security rules on npz weights (MA410, MA408) -------------------------------------------------
+
+
+def _findings(path, code):
+    (report,) = audit(path).files
+    assert report.error is None, report.error
+    return [f for f in report.findings if f.code == code]
+
+
+def test_keras_own_pickles_are_one_warning(saved):
+    _, path = saved
+    (warning,) = _findings(path, "MA410")
+    members = npz_members(path)
+    assert warning.severity.value == "warning"
+    assert warning.message.startswith(f"{len(members)} npz members are pickles (object arrays) of Keras variables")
+
+
+def test_a_pickle_calling_anything_else_is_an_error(saved, tmp_path):
+    _, path = saved
+    marker = tmp_path / "unpickled.marker"
+    evil = np.empty((), dtype=object)
+    evil[()] = _Marker(str(marker))
+    buf = io.BytesIO()
+    np.save(buf, evil, allow_pickle=True)
+    members = npz_members(path)
+    members["layers/dense.npy"] = buf.getvalue()
+    found = _findings(rewrite(path, tmp_path / "edited.keras", members), "MA410")
+    errors = [f for f in found if f.severity.value == "error"]
+    assert [f.message.split(":")[0] for f in errors] == [
+        "npz member `layers/dense.npy` is a pickle (an object array) calling `io.open`"]
+    assert len(found) == 2  # and the other members, Keras's own, one warning
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("member", ["layers/dense.npy", "layers/dense/vars/0.npy"])
+def test_a_header_declaring_terabytes_is_ma408(saved, tmp_path, member):
+    """A plain header declaring 2**20 x 2**20 float32 and holding no data, where Keras reads a layer's
+    member (NpzIOStore allocates it from the header) or a variable's path."""
+    _, path = saved
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (1 << 20, 1 << 20)})
+    members = npz_members(path)
+    members[member] = header.getvalue()
+    (oversized,) = _findings(rewrite(path, tmp_path / "huge.keras", members), "MA408")
+    declared = np.dtype("<f4").itemsize * (1 << 40)
+    assert f"declares {declared:,} bytes" in oversized.message
