@@ -13,7 +13,21 @@ from __future__ import annotations
 
 from tests.security.kit import Case, fn_ref, h5_config, h5_training, k3, set_at
 
-BASES: dict = {}
+
+
+def _nested_dense(out) -> str:
+    """A Dense inside a Sequential inside a Functional model, saved by Keras 3."""
+    import keras
+
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="deep")], name="inner")
+    inp = keras.Input((4,), name="x")
+    path = str(out / "k3_nested_dense.keras")
+    keras.Model(inp, keras.layers.Dense(2, name="out")(inner(inp)), name="outer").save(path)
+    return path
+
+
+BASES: dict = {"k3_nested_dense": _nested_dense}
+NESTED_DENSE = ["config", "layers", 1, "config", "layers", 1, "config"]
 
 ACTIVATION = ["config", "layers", 1, "config", "activation"]
 INITIALIZER = ["config", "layers", 1, "config", "kernel_initializer"]
@@ -109,3 +123,15 @@ for label, value, shown in (("false", False, "false"), ("zero", 0, "0"), ("null"
 add("global-safe-mode-saving-zero", "k3_dense", k3_at(ARGUMENTS, {"name": "safe_mode_saving", "value": 0},
     {"name": "safe_mode_saving", "value": True}),
     "MA404", "dense", "`safe_mode_saving` set to `0` at `config.layers[1].config.arguments.value`")
+
+# ---- item 1: any slot, at any depth -------------------------------------------------------------
+add("regularizer-in-nested-model", "k3_nested_dense", k3_at(NESTED_DENSE + ["kernel_regularizer"],
+    fn_ref("keras.src.saving.saving_api", "load_model"), obj("keras.regularizers", "L2", {"l2": 0.01})),
+    "MA404", "inner/deep", "`keras.src.saving.saving_api.load_model` at `config.layers[1].config.layers[1].config.kernel_regularizer`")
+add("constraint-split-at-module", "k3_nested_dense", k3_at(NESTED_DENSE + ["kernel_constraint"],
+    obj("keras.src", "utils.file_utils.get_file"), obj("keras.constraints", "NonNeg")),
+    "MA404", "inner/deep", "`keras.src.utils.file_utils.get_file` at `config.layers[1].config.layers[1].config.kernel_constraint`")
+add("typespec-spec-name-split", "k3_dense", k3_at(["config", "layers", 1, "config", "note"],
+    {"module": "keras", "class_name": "__typespec__", "spec_name": "utils.get_file", "config": [], "registered_name": None},
+    {"module": "tensorflow", "class_name": "__typespec__", "spec_name": "TensorSpec", "config": [[None, 4], "float32", None],
+     "registered_name": None}), "MA404", "dense", "`keras.utils.get_file` at `config.layers[1].config.note`")
