@@ -26,6 +26,7 @@ import json
 import os
 import random
 import select
+import shutil
 import struct
 import subprocess
 import sys
@@ -52,7 +53,11 @@ SEED_KINDS = {
     "k2_functional.json": "json",  # tf_keras model.to_json()
     "k3_rich.keras": "keras",  # below: recurrent, conv, wrappers, a Lambda (bytecode)
     "k2_rich.h5": "h5",
+    "k3_npz.keras": "keras",  # below: Keras 3's npz weights (saving_lib, weights_format="npz"): pickles
+    "tfk_savedmodel/saved_model.pb": "savedmodel",  # below: a tf_keras SavedModel folder (a TFOpLambda too)
 }
+# Seeds that are a folder: the input is their saved_model.pb, the rest of the folder copied beside it.
+FOLDER_KINDS = ("savedmodel",)
 
 
 def _k3_rich(keras):
@@ -118,7 +123,33 @@ def build_seeds(folder) -> dict[str, Path]:
     keras.saving.save_model(_k3_rich(keras), str(folder / "k3_rich.keras"))
     tf_keras.backend.clear_session()
     _k2_rich(tf_keras).save(str(folder / "k2_rich.h5"), save_format="h5")
+    keras.backend.clear_session()
+    from keras.src.saving import saving_lib
+
+    saving_lib.save_model(_k3_rich(keras), str(folder / "k3_npz.keras"), weights_format="npz")
+    tf_keras.backend.clear_session()
+    _k2_savedmodel(tf_keras).save(str(folder / "tfk_savedmodel"), save_format="tf")
     return out
+
+
+def _k2_savedmodel(tf_keras):
+    import tensorflow as tf
+
+    inp = tf_keras.Input((6,), name="features")
+    x = tf_keras.layers.Dense(8, activation="relu", name="hidden")(inp)
+    x = tf_keras.layers.BatchNormalization(name="bn")(x)
+    out = tf_keras.layers.Dense(2, name="out")(tf.reshape(x, (-1, 8)) * 2.0)
+    model = tf_keras.Model(inp, out, name="k2_savedmodel")
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def input_path(seed: str, folder) -> Path:
+    """Where a case of `seed` is written in `folder`: `input.<suffix>`, or for a SavedModel seed the
+    saved_model.pb of a folder `input_savedmodel` (make copies the rest of the seed's folder there)."""
+    if SEED_KINDS[seed] in FOLDER_KINDS:
+        return Path(folder) / "input_savedmodel" / Path(seed).name
+    return Path(folder) / f"input{Path(seed).suffix}"
 
 
 # ---- the case: a seed and a list of steps --------------------------------------------------------
@@ -165,7 +196,7 @@ def stage(name: str) -> int:
     """The order steps run in: JSON edits, h5py edits, raw HDF5 bytes, zip, raw bytes. The HDF5
     library can crash writing to a damaged file, so h5py only ever edits intact ones."""
     o = OPS[name]
-    return {"json": 0, "hdf5": 2 if o.raw else 1, "zip": 3, "bytes": 4}[o.level]
+    return {"json": 0, "hdf5": 2 if o.raw else 1, "zip": 3, "proto": 3, "bytes": 4}[o.level]
 
 
 def ops_for(kind: str, levels=None) -> list[str]:
@@ -208,6 +239,9 @@ def _make(case: Case, seeds: dict, out: Path, tmp: Optional[Path]) -> Path:
         if new is not None:
             data = new
             ctx.applied.append(name)
+    if kind in FOLDER_KINDS:  # the rest of the seed's folder beside the mutated file
+        shutil.copytree(Path(seeds[case.seed]).parent, out.parent, dirs_exist_ok=True,
+                        ignore=lambda d, names: [Path(case.seed).name] if Path(d) == Path(seeds[case.seed]).parent else [])
     out.write_bytes(data)
     return out
 
@@ -1576,7 +1610,280 @@ def bytes_fake_superblock(data, kind, rng, ctx):
     return data[:at] + block + data[at + 64:]
 
 
-LEVEL_OPS = {level: sorted(n for n, o in OPS.items() if o.level == level) for level in ("json", "zip", "hdf5", "bytes")}
+# ---- npz weights: members of model.weights.npz (Keras 3's npz writer) ----------------------------
+
+
+def _pickle_text(rng) -> bytes:
+    """A hand-written pickle (opcodes only, never built by pickling): a call of a dangerous global,
+    deep nesting, memo games, byte strings that run past their member."""
+    what = rng.randrange(6)
+    if what == 0:
+        return b"\x80\x02cposix\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."
+    if what == 1:
+        return b"\x80\x04" + b"(" * rng.choice([10, 1000, 300_000]) + b"."
+    if what == 2:
+        return b"\x80\x04]" + b"\x94h\x00a" * rng.choice([10, 5000]) + b"."
+    if what == 3:
+        return b"\x80\x04\x8e" + struct.pack("<Q", rng.choice([1 << 40, 1 << 63, 2**64 - 1])) + b"."
+    if what == 4:
+        return b"\x80\x04j" + struct.pack("<I", 0xFFFFFFFF) + b"."
+    return b"\x80\x04\x8c\x05numpy\x8c\x05dtype\x93X" + struct.pack("<I", 0xFFFFFFF0) + b"."
+
+
+def _npy_member(header: bytes, body: bytes = b"", version=(1, 0)) -> bytes:
+    fmt = "<H" if version == (1, 0) else "<I"
+    return b"\x93NUMPY" + bytes(version) + struct.pack(fmt, len(header)) + header + body
+
+
+NPZ_HEADERS = [
+    b"{'descr': '|O', 'fortran_order': False, 'shape': (), }",
+    b"{'descr': '|O', 'fortran_order': False, 'shape': (3,), }",
+    b"{'descr': '<f4', 'fortran_order': False, 'shape': (1048576, 1048576), }",
+    b"{'descr': '<f8', 'fortran_order': True, 'shape': (65536, 65536, 16), }",
+    b"{'descr': [('a', '|O')], 'fortran_order': False, 'shape': (), }",
+    b"{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }",
+]
+
+
+@op("zip", kinds=("keras",))
+def npz_member(data, kind, rng, ctx):
+    """A member of model.weights.npz changed: its pickle's bytes cut, flipped or replaced by a
+    hand-written one, its header declaring huge or object shapes, renamed, duplicated, deflated."""
+    entries = zip_entries(data)
+    outer = next((i for i, (info, _) in enumerate(entries) if info.filename == "model.weights.npz"), None)
+    _need(outer is not None)
+    members = zip_entries(entries[outer][1])
+    _need(members)
+    at = rng.randrange(len(members))
+    info, payload = members[at]
+    what = rng.randrange(8)
+    start = payload.find(b"\n", 10) + 1 if payload[:6] == b"\x93NUMPY" else 0
+    if what == 0 and len(payload) > start:  # the pickle cut short
+        payload = payload[: rng.randrange(start, len(payload))]
+    elif what == 1 and len(payload) > start:  # bytes flipped inside the pickle
+        body = bytearray(payload)
+        for _ in range(rng.choice([1, 4, 32])):
+            body[rng.randrange(start, len(body))] ^= 1 << rng.randrange(8)
+        payload = bytes(body)
+    elif what == 2:
+        payload = _npy_member(rng.choice(NPZ_HEADERS[:2]).ljust(117) + b"\n", _pickle_text(rng))
+    elif what == 3:
+        header = rng.choice(NPZ_HEADERS)
+        payload = _npy_member(header.ljust(117) + b"\n", rng.choice([b"", payload[start:], rng.randbytes(64)]))
+    elif what == 4:  # a plain array where Keras keeps a layer's pickled variables
+        payload = _npy_member(NPZ_HEADERS[5].ljust(117) + b"\n", b"\0" * 48)
+    members = [(i, p, i.compress_type) for i, p in members]
+    members[at] = (members[at][0], payload, rng.choice([None, zipfile.ZIP_DEFLATED]) if what == 7 else None)
+    if what == 5:  # renamed
+        renamed = copy.copy(members[at][0])
+        renamed.filename = rng.choice(["../x.npy", "layers/dense.npy", "layers/dense/vars/0.npy", "x" * 3000, ""])
+        members[at] = (renamed, payload, None)
+    if what == 6:  # a second copy, the pickle of another member
+        members.append((copy.copy(members[at][0]), members[rng.randrange(len(members))][1], None))
+    rebuilt = [(i, p, i.compress_type) for i, p in entries]
+    rebuilt[outer] = (entries[outer][0], build_zip(members), None)
+    return build_zip(rebuilt)
+
+
+# ---- SavedModel graphs: saved_model.pb edited as protobuf, without TensorFlow --------------------
+
+# The messages walked into (field number -> message), from TensorFlow's .proto files; everything else
+# is kept as bytes.
+PB_MESSAGES = {
+    "SavedModel": {2: "MetaGraphDef"},
+    "MetaGraphDef": {2: "GraphDef", 3: "SaverDef"},
+    "GraphDef": {1: "NodeDef", 2: "FunctionDefLibrary"},
+    "FunctionDefLibrary": {1: "FunctionDef"},
+    "FunctionDef": {1: "OpDef", 3: "NodeDef"},
+    "NodeDef": {5: "AttrEntry"},
+    "AttrEntry": {2: "AttrValue"},
+    "AttrValue": {1: "ListValue", 10: "NameAttrList"},
+    "ListValue": {9: "NameAttrList"},
+}
+GRAPH_OPS = ["WriteFile", "ReadFile", "MatchingFiles", "PyFunc", "EagerPyFunc", "SaveV2", "RestoreV2",
+             "MergeV2Checkpoints", "PrintV2", "ImmutableConst", "InitializeTableFromTextFileV2",
+             "StatefulPartitionedCall", "PartitionedCall", "If", "While", "Const", "NoOp", "", "x" * 3000]
+
+
+def _pb_varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def pb_parse(data: bytes, name: str) -> list:
+    """[field, wire, value] of a message: a submessage PB_MESSAGES names is parsed (a list), every
+    other value kept as it is (int, or bytes). _NotApplicable if the bytes are not a message."""
+    out, pos, children = [], 0, PB_MESSAGES.get(name, {})
+    try:
+        while pos < len(data):
+            key, pos = _pb_read_varint(data, pos)
+            number, wire = key >> 3, key & 7
+            if wire == 0:
+                value, pos = _pb_read_varint(data, pos)
+            elif wire == 2:
+                n, pos = _pb_read_varint(data, pos)
+                value, pos = data[pos:pos + n], pos + n
+                _need(pos <= len(data))
+                if number in children:
+                    value = pb_parse(value, children[number])
+            elif wire in (1, 5):
+                size = 8 if wire == 1 else 4
+                value, pos = data[pos:pos + size], pos + size
+            else:
+                raise _NotApplicable()
+            out.append([number, wire, value])
+    except IndexError:
+        raise _NotApplicable() from None
+    return out
+
+
+def _pb_read_varint(data: bytes, pos: int):
+    result = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+        _need(shift < 70)
+
+
+def pb_build(fields: list) -> bytes:
+    out = bytearray()
+    for number, wire, value in fields:
+        out += _pb_varint(number << 3 | wire)
+        if wire == 0:
+            out += _pb_varint(value)
+        elif wire == 2:
+            raw = pb_build(value) if isinstance(value, list) else value
+            out += _pb_varint(len(raw)) + raw
+        else:
+            out += value
+    return bytes(out)
+
+
+def _pb_all(fields: list, path: tuple) -> list:
+    """Every submessage at `path` (field numbers) below `fields`."""
+    found = [fields]
+    for number in path:
+        found = [v for msg in found for f, w, v in msg if f == number and isinstance(v, list)]
+    return found
+
+
+def _graph_nodes(model: list) -> list:
+    """Every NodeDef: the main graph's (SavedModel.meta_graphs.graph_def.node) and each function's."""
+    return _pb_all(model, (2, 2, 1)) + _pb_all(model, (2, 2, 2, 1, 3))
+
+
+def _function_names(model: list) -> list:
+    return [v.decode("utf-8", "replace") for sig in _pb_all(model, (2, 2, 2, 1, 1)) for f, w, v in sig
+            if f == 1 and isinstance(v, bytes)] or ["none"]
+
+
+def _set(msg: list, number: int, value) -> None:
+    for field in msg:
+        if field[0] == number:
+            field[2] = value
+            return
+    msg.append([number, 2, value])
+
+
+def _func_attr(key: str, function: str) -> list:
+    return [1, 2, [[1, 2, key.encode()], [2, 2, [[10, 2, [[1, 2, function.encode()]]]]]]]
+
+
+def _savedmodel_op(fn):
+    """An operator on saved_model.pb's parsed message tree: fn(model, rng) edits it in place."""
+    def operator(data, kind, rng, ctx):
+        model = pb_parse(data, "SavedModel")
+        _need(_graph_nodes(model))
+        fn(model, rng)
+        return pb_build(model)
+
+    operator.__name__ = fn.__name__
+    operator.__doc__ = fn.__doc__
+    return op("proto", kinds=("savedmodel",))(operator)
+
+
+@_savedmodel_op
+def proto_op_name(model, rng):
+    """Nodes' ops set to file and process ops, to a function of the library (a call, perhaps of
+    itself), or to odd names."""
+    nodes = _graph_nodes(model)
+    for _ in range(rng.choice([1, 3, 50])):
+        op_name = rng.choice(GRAPH_OPS + _function_names(model))
+        _set(rng.choice(nodes), 2, op_name.encode("utf-8", "surrogatepass"))
+
+
+@_savedmodel_op
+def proto_calls(model, rng):
+    """Function-valued attributes added to nodes: a function calling itself, a cycle, a name no
+    function has, thousands of calls."""
+    nodes, names = _graph_nodes(model), _function_names(model)
+    for _ in range(rng.choice([1, 10, 2000])):
+        node = rng.choice(nodes)
+        node.append(_func_attr(rng.choice(["f", "then_branch", "body", "x"]), rng.choice(names + ["missing", ""])))
+
+
+@_savedmodel_op
+def proto_inputs(model, rng):
+    """Node inputs: self-loops, control inputs to nothing, odd spellings, many."""
+    nodes = _graph_nodes(model)
+    for _ in range(rng.choice([1, 10, 500])):
+        node = rng.choice(nodes)
+        name = next((v for f, w, v in node if f == 1 and isinstance(v, bytes)), b"x")
+        node.append([3, 2, rng.choice([name, b"^" + name, b"^", b":", b"x:99999999999", b"\xff\xfe", name * 500])])
+
+
+@_savedmodel_op
+def proto_saver_def(model, rng):
+    """saver_def's save and restore targets pointing at the serving nodes, at nothing, or gone."""
+    for meta in _pb_all(model, (2,)):
+        saver = next((v for f, w, v in meta if f == 3 and isinstance(v, list)), None)
+        if saver is None:
+            saver = []
+            meta.append([3, 2, saver])
+        names = [v for node in _pb_all(meta, (2, 1)) for f, w, v in node if f == 1 and isinstance(v, bytes)] or [b"x"]
+        for number in (2, 3):
+            _set(saver, number, rng.choice(names + [b"", b"missing:0", b":", b"\xff"]))
+
+
+@_savedmodel_op
+def proto_many_nodes(model, rng):
+    """Nodes repeated many times (a graph much larger than the model's)."""
+    graph = _pb_all(model, (2, 2))
+    _need(graph)
+    nodes = [f for f in graph[0] if f[0] == 1]
+    _need(nodes)
+    graph[0].extend([list(rng.choice(nodes)) for _ in range(rng.choice([100, 5000, 40_000]))])
+
+
+@_savedmodel_op
+def proto_node_bytes(model, rng):
+    """A node's bytes replaced by garbage or cut short (the lengths around it kept consistent), or
+    thousands of attribute entries with empty keys."""
+    slots = [(msg, i) for msg in _pb_all(model, (2, 2)) for i, f in enumerate(msg) if f[0] == 1 and isinstance(f[2], list)]
+    slots += [(msg, i) for msg in _pb_all(model, (2, 2, 2, 1)) for i, f in enumerate(msg)
+              if f[0] == 3 and isinstance(f[2], list)]
+    _need(slots)
+    msg, i = rng.choice(slots)
+    what = rng.randrange(3)
+    if what == 0:
+        msg[i][2] = rng.randbytes(rng.choice([1, 16, 300]))
+    elif what == 1:
+        raw = pb_build(msg[i][2])
+        msg[i][2] = raw[: rng.randrange(max(len(raw), 1))]
+    else:
+        msg[i][2].extend([5, 2, b"\x0a\x00"] for _ in range(rng.choice([10, 10_000])))
+
+
+LEVEL_OPS = {level: sorted(n for n, o in OPS.items() if o.level == level) for level in ("json", "zip", "hdf5", "bytes", "proto")}
 
 
 # ---- the worker: audits in a child process with resource limits ---------------------------------
@@ -2055,7 +2362,7 @@ def cases_strategy(levels=None, seeds=None, max_steps: int = 3, exclude=()):
     order (JSON edits, h5py edits, raw HDF5 bytes, zip, raw bytes)."""
     from hypothesis import strategies as st
 
-    names = sorted(seeds or SEED_KINDS)
+    names = sorted(seeds or [n for n, k in SEED_KINDS.items() if k not in FOLDER_KINDS])
 
     @st.composite
     def build(draw):
