@@ -730,11 +730,10 @@ class ArchiveAnomaly(Rule):
                                "unzip, some scanners) sees another archive than Python's zipfile and Keras")
         if source.archive_comment:
             pickled = dict(source.hidden_pickles).get("comment")
-            seen = hidden_content(source.archive_comment, pickled)
-            if seen is not None:
-                severity, what = seen
-                yield self.finding(None, f"the archive comment ({len(source.archive_comment):,} bytes) is {what}; "
-                                   "Keras never writes a comment, so it was added after saving", severity)
+            # Keras never writes a comment: any is reported, as a warning unless it holds code
+            severity, what = hidden_content(source.archive_comment, pickled) or (Severity.WARNING, "text")
+            yield self.finding(None, f"the archive comment ({len(source.archive_comment):,} bytes) is {what}; "
+                               "Keras never writes a comment, so it was added after saving", severity)
 
     def _metadata(self, source):
         if source.metadata_problem is not None:
