@@ -956,7 +956,7 @@ class OversizedDeclaredShape(Rule):
             if row.layer.submodel is not None or not row.expected_weights:
                 continue
             itemsize = dtype_bytes(normalize_dtype(row.layer.config.get("dtype"))[0] or "float32")
-            n = sum(w.size for w in row.expected_weights) * itemsize
+            n = sum(w.size for w in row.expected_weights if all(type(d) is int for d in w.shape)) * itemsize
             total += n
             if n > largest_bytes:
                 largest, largest_bytes = row.path, n
