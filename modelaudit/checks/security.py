@@ -11,6 +11,7 @@ Severity never depends on the `keras_version` a file declares: the attacker writ
 from __future__ import annotations
 
 import binascii
+import functools
 import json
 import posixpath
 import re
@@ -136,9 +137,9 @@ DOTTED = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+$")
 CALLABLE_KEYS = frozenset({"activation", "recurrent_activation", "loss", "losses", "metrics", "weighted_metrics",
                            "optimizer", "inner_activation"})
 CALLABLE_SUFFIXES = ("_initializer", "_regularizer", "_constraint", "_activation", "_fn", "_function")
-# The readers bound JSON depth (formats/json_config.MAX_JSON_DEPTH, room for models nested 1,024 deep);
+# The readers bound JSON depth (formats/json_config.MAX_DOCUMENT_DEPTH, 3,272: models nested 1,024 deep);
 # a live model's config is bounded here. The walk is iterative: the bound is on work, not on the stack.
-MAX_WALK_DEPTH = 3200
+MAX_WALK_DEPTH = 3400
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]{0,15}://\S")
 PATH = re.compile(r"^(?:/[^/\s]+(?:/[^/\s]*)+|[A-Za-z]:[\\/]\S*|\\\\[^\\\s]+\\\S*|~[\\/]\S*|file:\S+)$|(?:^|[\\/])\.\.(?:[\\/]|$)")
 BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]+$")
@@ -174,6 +175,7 @@ def gadget(path: str) -> Optional[str]:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # a config names the same few dozen paths thousands of times
 def threat(path: str) -> Optional[str]:
     """What a dotted path (a module and the name looked up in it) reaches: "gadget" (Keras's or
     TensorFlow's own non-modeling functions, MA404), "dangerous" (a module or callable that runs

@@ -18,11 +18,15 @@ from modelaudit.nesting import Steps, run
 
 # Bounds that hold against hostile files (DESIGN principle 3).
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
-# Keras 3 saves and loads models nested 300 levels deep (it raises Python's recursion limit to 3,000 and
-# recurses about 8 frames a level); every walk here over nested models is iterative (modelaudit/nesting.py),
-# so the bound only needs to lie far beyond that. A nesting level costs 3 JSON levels (layer, config, layers).
+# Keras 3 saves and loads models nested 350 levels deep (it raises Python's recursion limit to 3,000 and
+# fails near 420); every walk here over nested models is iterative (modelaudit/nesting.py), so the bound
+# only needs to lie far beyond that.
 MAX_MODEL_DEPTH = 1024
-MAX_JSON_DEPTH = 3 * MAX_MODEL_DEPTH + 64
+# JSON nesting other than models in models: a layer config, a compile config, call arguments. The steps
+# from a layer to the layers of the model it is (layer -> "config" -> "layers" -> layer) do not count.
+MAX_JSON_DEPTH = 200
+# The whole document: every model level costs 3 JSON levels.
+MAX_DOCUMENT_DEPTH = 3 * MAX_MODEL_DEPTH + MAX_JSON_DEPTH
 # Layers at every depth. Each costs 0.1 to 0.3 ms and about 7 KB to read, recompute and check:
 # 15,000 keeps a hostile config under 5 s and 512 MiB (bench/FUZZ.md); the largest real Keras
 # models have a few thousand.
@@ -53,7 +57,7 @@ def loads(text: bytes | str, what: str = "config") -> Any:
     try:
         data = _decode(text)
     except RecursionError:
-        raise ModelReadError(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels") from None
+        raise ModelReadError(f"{what} is nested deeper than {MAX_DOCUMENT_DEPTH} levels") from None
     except ValueError as exc:
         raise ModelReadError(f"{what} is not valid JSON ({exc})") from None
     _check_depth(data, what)
@@ -63,11 +67,11 @@ def loads(text: bytes | str, what: str = "config") -> Any:
 
 
 def _decode(text: str) -> Any:
-    """json.loads, with room for MAX_JSON_DEPTH levels: the C decoder counts one Python frame a level
-    (a few hundred bytes of C stack each, so 3,136 levels take about 1 MiB), and Python's default
+    """json.loads, with room for MAX_DOCUMENT_DEPTH levels: the C decoder counts one Python frame a
+    level (a few hundred bytes of C stack each, so 3,272 levels take about 1 MiB), and Python's default
     recursion limit (1,000) would refuse models Keras loads. Deeper documents still raise RecursionError."""
     limit = sys.getrecursionlimit()
-    needed = _frames() + MAX_JSON_DEPTH + 64
+    needed = _frames() + MAX_DOCUMENT_DEPTH + 64
     if needed <= limit:
         return json.loads(text)
     sys.setrecursionlimit(needed)
@@ -121,18 +125,29 @@ def _check_depth(data: Any, what: str) -> None:
     # Iterative, so that a deep document cannot exhaust the stack here either. Only containers are
     # stacked: a scalar cannot be deeper than the container holding it (a third of the time of
     # reading a 10,000-layer config went to stacking every scalar).
+    # `depth` leaves out the model-in-model steps (a layer's "config", its "layers", the layer in it):
+    # `step` says how far along that path a node is (1: a dict's "config" dict, 2: its "layers" list).
     if not isinstance(data, (dict, list)):
         return
-    stack = [(data, 1)]
+    stack = [(data, 1, 0)]
     pop, push = stack.pop, stack.append
     while stack:
-        node, depth = pop()
+        node, depth, step = pop()
         if depth > MAX_JSON_DEPTH:
             raise ModelReadError(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
         depth += 1
-        for v in node.values() if isinstance(node, dict) else node:
-            if isinstance(v, (dict, list)):
-                push((v, depth))
+        if isinstance(node, dict):
+            config, layers = node.get("config"), node.get("layers") if step == 1 else None
+            for v in node.values():
+                if isinstance(v, (dict, list)):
+                    # by identity: the values are the node's own, so `is` finds the key without items()
+                    push((v, depth, 1 if v is config and isinstance(v, dict) else
+                          2 if v is layers and isinstance(v, list) else 0))
+        else:
+            inner = depth - 3 if step == 2 else depth  # a layer of a nested model: as deep as its model
+            for v in node:
+                if isinstance(v, (dict, list)):
+                    push((v, inner, 0))
 
 
 def read(path: str) -> ModelGraph:

@@ -126,10 +126,22 @@ def with_config(mutate, base: str = FUNC, name: str = "bad.keras"):
         new = mutate(cfg)
         if new is None:
             new = cfg
-        data = new if isinstance(new, bytes) else json.dumps(new).encode()
+        data = new if isinstance(new, bytes) else _dumps(new)
         return rewrite_zip(real[base], d / name, replace={"config.json": data})
 
     return make
+
+
+def _dumps(obj) -> bytes:
+    """json.dumps with room for models nested past MAX_MODEL_DEPTH (3 JSON levels each)."""
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, json_config.MAX_DOCUMENT_DEPTH + 1000))
+    try:
+        return json.dumps(obj).encode()
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def raw_bytes(data: bytes, name: str):
