@@ -84,7 +84,7 @@ GADGETS = frozenset({
     "keras.python_utils.*", "keras.io_utils.*", "keras.saved_model.*", "keras.legacy.saving.*",
     "keras.callbacks.*", "keras.distribution.*",
     # TensorFlow's file, process and library ops, reachable as tf.* functions
-    "tensorflow.io.*", "tensorflow.gfile.*", "tensorflow.file_io.*", "tensorflow.io_ops.*",
+    "tensorflow.io.gfile.*", "tensorflow.io.read_file", "tensorflow.io.write_file", "tensorflow.io.matching_files", "tensorflow.file_io.*", "tensorflow.io_ops.*",
     "tensorflow.gen_io_ops.*", "tensorflow.script_ops.*", "tensorflow.gen_script_ops.*",
     "tensorflow.load_library.*", "tensorflow.saved_model.*", "tensorflow.py_function", "tensorflow.numpy_function",
     "tensorflow.py_func", "tensorflow.eager_py_func", "tensorflow.load_op_library", "tensorflow.write_file",
