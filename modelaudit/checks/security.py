@@ -208,7 +208,8 @@ def _unsafe_flag(value: Any) -> bool:
     return value is None or value is False or (isinstance(value, (list, dict)) and not value)
 
 
-# A registration as Keras writes it (register_keras_serializable): "Package>Name".
+# A registration as Keras writes it: "Package>Name" (register_keras_serializable), or the name itself
+# (a library that fills get_custom_objects(), as QKeras and Larq do: registered_name "QDense").
 REGISTERED = re.compile(r"^[^>\s]+>[^>\s]+$")
 
 
@@ -517,11 +518,11 @@ class _Walk:
             self.custom(loc, layer, f"{module}.{name}" if name else module, "a Keras 2 Lambda's function")
         elif slot == "lambda":
             return  # the bytecode's own globals: MA401 already reports the bytecode
-        elif reg is not None and REGISTERED.match(reg):
+        elif reg is not None and (REGISTERED.match(reg) or reg == name):
             self.custom(loc, layer, f"{module}.{name}", f"registered as {registered!r}")
         elif reg is not None:
             self.see("foreign", loc, layer, qual, f"registered_name {_short(reg)!r} is not a registration "
-                     "(`Package>Name`): tf_keras looks it up as a name in that module; " + IMPORTED)
+                     "(`Package>Name`, or the name itself): tf_keras looks it up as a name in that module; " + IMPORTED)
         else:
             self.see("foreign", loc, layer, qual, "a module outside the Keras family, with no registered name; "
                      + IMPORTED)

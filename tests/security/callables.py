@@ -85,8 +85,8 @@ add("tf-keras-h5-loss-split", "k2_dense", (
     h5_training(lambda cfg: cfg.update(loss=fn_ref("tf_keras.losses", "mean_squared_error")))),
     "MA404", None, "`tf_keras.utils.get_file` at `training_config.loss`")
 # ---- item 1: registered_name never downgrades a foreign reference ---------------------------------
-add("registered-name-not-a-registration", "k3_dense", k3_at(INITIALIZER, obj("evil_pkg.payload", "Boom", registered="Boom"),
-    HE), "MA403", "dense", "registered_name 'Boom' is not a registration")
+add("registered-name-not-a-registration", "k3_dense", k3_at(INITIALIZER, obj("evil_pkg.payload", "Boom", registered="Other"),
+    HE), "MA403", "dense", "registered_name 'Other' is not a registration")
 add("registered-name-looked-up-in-module", "k3_dense", k3_at(INITIALIZER,
     obj("tf_keras.src.utils.data_utils", "Nothing", registered="get_file"), obj("keras.initializers", "HeNormal", {"seed": None}, "HeNormal")),
     "MA404", "dense", "`tf_keras.src.utils.data_utils.get_file`")
