@@ -185,8 +185,9 @@ def test_far_deeper_than_keras_loads_is_still_audited(saved):
     assert got["depth"] == 1000 - 1
     assert got["security"] == []
     assert took < 30, took
-    for command in (["check", "--format", "json"], ["check", "--format", "sarif"], ["check", "--format", "markdown"],
-                    ["summary", "--format", "text"], ["summary", "--format", "json"]):
+    for command in (["check"], ["check", "--format", "json"], ["check", "--format", "sarif"],
+                    ["check", "--format", "markdown"], ["summary", "--format", "text"], ["summary", "--format", "json"],
+                    ["summary", "--format", "markdown"]):
         out = subprocess.run([sys.executable, "-m", "modelaudit.cli", *command, path], capture_output=True,
                              text=True, env=env, timeout=120)
         assert out.returncode in (0, 1) and "Traceback" not in out.stderr, (command, out.stderr[-2000:])
