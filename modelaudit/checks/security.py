@@ -935,6 +935,8 @@ class OversizedDeclaredShape(Rule):
     def _stored(self, model, flagged: set):
         """Every stored variable the model reads (an npz header's shape, a checkpoint entry's, an HDF5
         dataset's), alone and together, against the bytes the file holds."""
+        if model.graph.format == "live":  # a model in memory: its variables exist already, no file declares them
+            return
         size = model.graph.source.file_size
         bound = max(size, 1) * OVERSIZE_FACTOR
         total, count = 0, 0

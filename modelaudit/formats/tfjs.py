@@ -59,7 +59,11 @@ def read(path: str, data: dict, file_size: int) -> ModelGraph:
     if data.get("weightsManifest") is not None:
         weights, paths = read_manifest(data["weightsManifest"])
         graph = attach_weights(graph, weights)
-        missing = missing_files(os.path.dirname(os.path.abspath(path)), paths)
+        folder = os.path.dirname(os.path.abspath(path))
+        missing = missing_files(folder, paths)
+        # the variables are in the shards beside model.json: their bytes are what the model holds
+        file_size += sum(os.path.getsize(os.path.join(folder, os.path.normpath(p)))
+                         for p in dict.fromkeys(paths) if p not in missing)
     source = SourceFacts(
         file_size=file_size, keras_version=keras_version, backend=backend, training_config=training,
         missing_weight_files=missing,
