@@ -57,8 +57,13 @@ SIMPLE = {
 
 
 def _quantize_quietly(model, mode, config=None):
-    # Keras warns once per layer it cannot quantize (InputLayer, Reshape, float8 Embedding ...)
-    with warnings.catch_warnings():
+    import gc
+    from unittest import mock
+
+    # Keras warns once per layer it cannot quantize (InputLayer, Reshape, float8 Embedding ...), and
+    # runs a full gc.collect() for every float variable it replaces (to free a device's buffer): a
+    # second or more each in a long test run's heap. The next ordinary collection frees them instead.
+    with warnings.catch_warnings(), mock.patch.object(gc, "collect", lambda *args: 0):
         warnings.simplefilter("ignore", UserWarning)
         model.quantize(mode, config=config)
 
