@@ -271,3 +271,15 @@ def test_past_the_per_rule_cap_the_count_finding_has_no_fix(tmp_path):
     assert counted.fix is None and counted.message.startswith("and 1 more MA310 findings in this file")
     text = render(report, "text", show_info=True).splitlines()
     assert sum(1 for line in text if line.startswith("  help: ")) == MAX_FINDINGS_PER_RULE
+
+
+@pytest.mark.parametrize("width, first, rest", [(6, "", "      "), (6, "", "        "), (4, "  └ ", "    "), (1, "", "")])
+def test_wrap_ends_and_keeps_every_character_when_the_indent_fills_the_line(width, first, rest):
+    """An indent as wide as the line (a layer nested deeper than its column is wide) once made wrap()
+    cut nothing per pass and loop forever (found by the fuzzer)."""
+    from modelaudit.report.text import wrap
+
+    words = ["conv2d_transpose_17", "(Conv2DTranspose)", "x"]
+    lines = wrap(words, width, first, rest)
+    assert "".join(lines).replace(" ", "").replace("└", "") == "".join(words)
+    assert len(lines) <= len("".join(words)) + len(words) + 1

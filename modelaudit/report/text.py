@@ -38,6 +38,8 @@ def terminal_width(stream=None) -> int:
 def wrap(words: list[str], width: int, first: str = "", rest: str = INDENT) -> list[str]:
     """Words filled greedily into lines of at most `width` columns, the first line starting with
     `first`, the others with `rest`. A word too long for a line of its own (a path) is cut."""
+    if len(rest) >= width:  # an indent as wide as the line (a model nested deep, a narrow cell) is dropped
+        rest = ""
     lines, line, fresh = [], first, True  # fresh: nothing after the prefix yet
     for word in filter(None, words):
         while True:
@@ -47,6 +49,7 @@ def wrap(words: list[str], width: int, first: str = "", rest: str = INDENT) -> l
                 line, fresh = line + gap + word, False
                 break
             if fresh or (len(word) > width - len(rest) and room >= 8):
+                room = max(room, 1)  # every pass cuts at least one character: the loop ends
                 line, word = line + gap + word[:room], word[room:]
             lines.append(line)
             line, fresh = rest, True

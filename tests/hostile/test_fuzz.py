@@ -344,6 +344,11 @@ REGRESSIONS = [
      _edit_config("mnist_classifier_keras2.h5", _set_config("Dense", "units", 2**1100))),
     ("params-beyond-a-float-keras3", "mnist_classifier.keras",
      _edit_config("mnist_classifier.keras", _set_config("Dense", "units", 10**400))),
+    # Found by bench/fuzz.py (seed 20261201): a layer nested so deep that its summary indent was wider
+    # than the fitted "Layer (type)" column; wrap() then cut no character per pass and looped, growing
+    # without bound (7 GB in a minute)
+    ("summary-indent-wider-than-its-column", "k3_functional.json",
+     _case("k3_functional.json", ("json_class", 1601), ("json_number", 1601), ("json_delete_key", 1601))),
     ("layers-at-the-bound", "multi_input_functional.keras",
      _edit_config("multi_input_functional.keras", _copies("label", 14_990))),
     ("layers-past-the-bound", "multi_input_functional.keras",
