@@ -464,8 +464,10 @@ class LinearStack(Rule):
             if self.opts["allow_bottleneck"] and mid < min(in_dim, out):
                 continue  # a low-rank factorization: fewer weights than one Dense, and deliberate
             one = in_dim * out + (out if node.config.get("use_bias", True) else 0)
-            two = first.row.params + node.row.params
-            cost = (f"which a single Dense({out}) computes with {_params(one)} instead of {two:,}" if one < two else
+            counts = (first.row.params, node.row.params)
+            two = None if None in counts else sum(counts)  # a count unknown (a shape the file breaks)
+            cost = (f"which a single Dense({out}) computes with {_params(one)} instead of {two:,}"
+                    if two is not None and one < two else
                     f"one of rank at most {mid} (a linear bottleneck: nothing nonlinear is learned in it)")
             yield self.finding(
                 node.path,

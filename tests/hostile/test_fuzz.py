@@ -349,6 +349,9 @@ REGRESSIONS = [
     # without bound (7 GB in a minute)
     ("summary-indent-wider-than-its-column", "k3_functional.json",
      _case("k3_functional.json", ("json_class", 1601), ("json_number", 1601), ("json_delete_key", 1601))),
+    # Found by bench/fuzz.py (seed 20261201): MA304 added two Dense layers' params when one count was unknown
+    ("linear-stack-with-an-unknown-count", "k2_functional.json",
+     _case("k2_functional.json", ("json_inbound_nodes", 1261), ("json_class", 2677), ("json_shape", 390725))),
     ("layers-at-the-bound", "multi_input_functional.keras",
      _edit_config("multi_input_functional.keras", _copies("label", 14_990))),
     ("layers-past-the-bound", "multi_input_functional.keras",
