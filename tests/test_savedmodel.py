@@ -643,3 +643,31 @@ def test_graph_mutations_are_read_or_refused_in_one_line(saved, tmp_path):
             if name == "proto_op_name":
                 flagged += bool(_ma409(str(out.parent)))
     assert flagged, "no renamed op was a file op"
+
+
+def test_long_node_names_cost_the_walk_a_few_bytes_each(saved, tmp_path):
+    """Found by bench/fuzz.py (seed 20261201): a real SavedModel whose nodes gained 500-fold input names
+    (proto_inputs) and were repeated (proto_many_nodes): 200 MB of saved_model.pb, whose names the
+    graph walk once held as text (190 MB, past the fuzzer's 512 MiB address-space bound). Long names
+    are kept as digests: the read stays within a small multiple of nothing but the mapped file."""
+    import tracemalloc
+
+    from tests.hostile import mutations as m
+
+    _, path = saved["tf_ops"]
+    seeds = {"tfk_savedmodel/saved_model.pb": os.path.join(path, "saved_model.pb")}
+    out = m.input_path("tfk_savedmodel/saved_model.pb", tmp_path / "long")
+    out.parent.mkdir(parents=True)
+    case = m.Case("tfk_savedmodel/saved_model.pb",
+                  (("proto_inputs", 17371), ("proto_inputs", 20250101), ("proto_many_nodes", 145029)))
+    m.make(case, seeds, out, tmp=tmp_path)
+    size = os.path.getsize(out)
+    assert size > 100 << 20  # the case is the one the fuzzer found: a graph of long names
+    tracemalloc.start()
+    try:
+        graph = formats.read(str(out.parent))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert graph.source.graph_ops  # the walk ran to its end
+    assert peak < size // 4, f"{peak:,} bytes held to read a {size:,}-byte graph"

@@ -63,6 +63,7 @@ class _Node(NamedTuple):
     calls: tuple  # function names from attributes
     detail: Optional[str]
     literal: Optional[str]  # a Const's first string value
+    shown: str = ""  # the name as written (cut to MAX_DETAIL), for the finding
 
 
 class _Scope:
@@ -139,8 +140,20 @@ def _node(buf, start: int, end: int, budget: list, function: bool) -> _Node:
         if entry.get("key") == "value" and node.get("op") == "Const":
             strings = (value.get("tensor") or {}).get("string_val")
             literal = _text(strings[0]) if strings else None
-    inputs = tuple(_input_node(i, function) for i in node.get("input", ()))
-    return _Node(node.get("name", ""), node.get("op", ""), inputs, tuple(calls), detail, literal)
+    inputs = tuple(_key(_input_node(i, function)) for i in node.get("input", ()))
+    name = node.get("name", "")
+    return _Node(_key(name), node.get("op", ""), inputs, tuple(calls), detail, literal, name[:MAX_DETAIL])
+
+
+def _key(name: str):
+    """A node name as the graph walk keeps it: itself, or for a long one its 16-byte digest, so that
+    the walk holds a few bytes per edge however long the names a file spells out (a 200 MB graph of
+    1 KB input names once took 190 MB to hold)."""
+    if len(name) <= 64:
+        return name
+    import hashlib
+
+    return hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _attr_key(raw: bytes) -> tuple[str, int]:
@@ -171,7 +184,7 @@ def _reached(main: _Scope, functions: dict, roots: list) -> tuple[set, set]:
     """(main-graph node names, function names) reached from the tensors named in `roots`."""
     by_name = {n.name: n for n in main.nodes}
     nodes, funcs = set(), set()
-    stack = [_input_node(r, False) for r in roots if r]
+    stack = [_key(_input_node(r, False)) for r in roots if r]
     called: list = []
     while stack:
         name = stack.pop()
@@ -204,7 +217,7 @@ def _facts(main: _Scope, functions: dict, runs: tuple, saved: tuple) -> tuple:
             detail = literals.get(node.inputs[0])
         key = (node.op, function, in_runs, in_saver, detail)
         if key not in out:
-            out[key] = GraphOp(node.op, function, node.name, in_runs, in_saver, detail)
+            out[key] = GraphOp(node.op, function, node.shown, in_runs, in_saver, detail)
 
     literals = main.literals()
     for node in main.nodes:
