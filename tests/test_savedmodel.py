@@ -24,8 +24,8 @@ from modelaudit.infer import registry
 from modelaudit.infer.propagate import propagate
 from tests.differential.test_zoo import K2, Built, audit_problems, compare
 
-tf = pytest.importorskip("tensorflow")
-tf_keras = pytest.importorskip("tf_keras")
+import tensorflow as tf
+import tf_keras
 
 
 # ---- models: each takes tf_keras -------------------------------------------------------------------
@@ -647,27 +647,47 @@ def test_graph_mutations_are_read_or_refused_in_one_line(saved, tmp_path):
 
 def test_long_node_names_cost_the_walk_a_few_bytes_each(saved, tmp_path):
     """Found by bench/fuzz.py (seed 20261201): a real SavedModel whose nodes gained 500-fold input names
-    (proto_inputs) and were repeated (proto_many_nodes): 200 MB of saved_model.pb, whose names the
-    graph walk once held as text (190 MB, past the fuzzer's 512 MiB address-space bound). Long names
-    are kept as digests: the read stays within a small multiple of nothing but the mapped file."""
+    and were repeated thousands of times (proto_inputs, proto_many_nodes): 200 MB of saved_model.pb,
+    whose names the graph walk once held as text (190 MB, past the fuzzer's 512 MiB address-space
+    bound). Here the real file gains 20,000 nodes, each fed by two 1 KB names (40 MB): long names are
+    kept as digests, so the walk holds a few MB, not the names."""
+    import shutil
     import tracemalloc
 
     from tests.hostile import mutations as m
 
     _, path = saved["tf_ops"]
-    seeds = {"tfk_savedmodel/saved_model.pb": os.path.join(path, "saved_model.pb")}
-    out = m.input_path("tfk_savedmodel/saved_model.pb", tmp_path / "long")
-    out.parent.mkdir(parents=True)
-    case = m.Case("tfk_savedmodel/saved_model.pb",
-                  (("proto_inputs", 17371), ("proto_inputs", 20250101), ("proto_many_nodes", 145029)))
-    m.make(case, seeds, out, tmp=tmp_path)
-    size = os.path.getsize(out)
-    assert size > 100 << 20  # the case is the one the fuzzer found: a graph of long names
-    tracemalloc.start()
-    try:
-        graph = formats.read(str(out.parent))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert graph.source.graph_ops  # the walk ran to its end
-    assert peak < size // 4, f"{peak:,} bytes held to read a {size:,}-byte graph"
+    folder = tmp_path / "long_names"
+    shutil.copytree(path, folder)
+    model = m.pb_parse((folder / "saved_model.pb").read_bytes(), "SavedModel")
+    (graph_def,) = m._pb_all(model, (2, 2))[:1]
+    long = [b"n" * 1000 + b"%d" % i for i in range(20_000)]
+    graph_def.extend([1, 2, m.pb_build([[1, 2, name], [2, 2, b"Identity"], [3, 2, long[i - 1]], [3, 2, b"^" + long[i - 2]]])]
+                     for i, name in enumerate(long))
+    (folder / "saved_model.pb").write_bytes(m.pb_build(model))
+    added = os.path.getsize(folder / "saved_model.pb") - os.path.getsize(os.path.join(path, "saved_model.pb"))
+    assert added > 40 << 20
+
+    def held_by_the_walk(where):
+        """Bytes allocated while the whole graph is held: when the walk turns its nodes into facts."""
+        held = []
+
+        def facts(*args):
+            held.append(tracemalloc.get_traced_memory()[0])
+            return facts_of(*args)
+
+        tracemalloc.start()
+        try:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(tfgraph, "_facts", facts)
+                graph = formats.read(str(where))
+        finally:
+            tracemalloc.stop()
+        assert graph.source.graph_ops and len(held) == 1  # the walk ran to its end
+        return held[0]
+
+    from modelaudit.formats import tfgraph
+
+    facts_of = tfgraph._facts
+    more = held_by_the_walk(folder) - held_by_the_walk(path)
+    assert more < added // 4, f"{more:,} more bytes held to walk {added:,} more bytes of names"  # was 1.1x

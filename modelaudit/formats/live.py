@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from modelaudit.formats import json_config
-from modelaudit.graph import Layer, ModelGraph, SourceFacts, Weight
+from modelaudit.graph import ModelGraph, SourceFacts, Weight
 
 
 def is_keras_model(obj) -> bool:

@@ -349,6 +349,16 @@ def _flat_map(shape) -> tuple:
     return (shape[0], area, shape[-1])
 
 
+def _detr_inputs(input_shapes, layer: str, vision_layout: str, vision_rank: int) -> tuple:
+    """(vision, text) shapes of a DETR encoder's or decoder's four tensor arguments: the vision
+    features, the prompt features, the vision position encoding and the prompt mask."""
+    vision = _shape(input_shapes, 0, layer, f"the vision features {vision_layout}", rank=vision_rank)
+    text = _shape(input_shapes, 1, layer, "the prompt features (batch, prompts, features)")
+    _shape(input_shapes, 2, layer, "the vision position encoding")
+    _shape(input_shapes, 3, layer, "the prompt mask")
+    return vision, text
+
+
 @hub("SAM3DetrEncoder")
 class SAM3DetrEncoderSpec(_SAM3Spec):
     # sam3_detr_encoder.py build(vision_features, text_features, vision_pos_embeds, text_masks):
@@ -359,11 +369,7 @@ class SAM3DetrEncoderSpec(_SAM3Spec):
     tensor_arguments = ("vision_features", "text_features", "vision_pos_embeds", "text_masks")
 
     def _inputs(self, input_shapes):
-        vision = _shape(input_shapes, 0, self.layer, "the vision features (batch, height, width, channels)", rank=4)
-        text = _shape(input_shapes, 1, self.layer, "the prompt features (batch, prompts, features)")
-        _shape(input_shapes, 2, self.layer, "the vision position encoding")
-        _shape(input_shapes, 3, self.layer, "the prompt mask")
-        return vision, text
+        return _detr_inputs(input_shapes, self.layer, "(batch, height, width, channels)", 4)
 
     def output_shapes(self, config, input_shapes):
         vision, _ = self._inputs(input_shapes)
@@ -395,11 +401,7 @@ class SAM3DetrDecoderSpec(_SAM3Spec):
     tensor_arguments = ("vision_features", "text_features", "vision_pos_encodings", "text_masks")
 
     def _inputs(self, input_shapes):
-        vision = _shape(input_shapes, 0, self.layer, "the vision features (batch, positions, channels)", rank=3)
-        text = _shape(input_shapes, 1, self.layer, "the prompt features (batch, prompts, features)")
-        _shape(input_shapes, 2, self.layer, "the vision position encoding")
-        _shape(input_shapes, 3, self.layer, "the prompt mask")
-        return vision, text
+        return _detr_inputs(input_shapes, self.layer, "(batch, positions, channels)", 3)
 
     def output_shapes(self, config, input_shapes):
         vision, _ = self._inputs(input_shapes)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from modelaudit.formats.json_config import positional_constants, topological_order
-from modelaudit.graph import Layer, ModelGraph, Shape, Weight, is_shape, shape_or_none
+from modelaudit.graph import Layer, ModelGraph, Weight, is_shape, shape_or_none
 from modelaudit.infer import registry, stored
 from modelaudit.infer.registry import ShapeError, WeightSpec, fmt_shape
 from modelaudit.nesting import Steps, run

@@ -10,7 +10,7 @@ qpooling.py, qrecurrent.py, qconv2d_batchnorm.py, qdepthwiseconv2d_batchnorm.py.
 
 from __future__ import annotations
 
-from modelaudit.infer import conv, core, normalization, pooling, recurrent, registry
+from modelaudit.infer import conv, core, normalization, pooling, recurrent, registry  # noqa: F401 (pooling: registers the specs _float reads)
 from modelaudit.infer.registry import LayerSpec, WeightSpec, alias, register
 
 

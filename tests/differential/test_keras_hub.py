@@ -88,18 +88,22 @@ MODELS = [encoders, decoders, embeddings, heads, image_converters]
 FORMATS = {"keras-v3": "keras", "keras-h5": "h5"}  # Keras 3 writes keras_hub layers to a legacy .h5 too
 
 
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    """name -> Built: each model built and saved as .keras once for the module."""
-    folder = tmp_path_factory.mktemp("keras_hub")
+def save_models(folder, builders) -> dict:
+    """name -> Built: each builder's model built once and saved in every FORMATS format into `folder`."""
     out = {}
-    for builder in MODELS:
+    for builder in builders:
         model = builder()
         files = {fmt: os.path.join(folder, f"{builder.__name__}.{ext}") for fmt, ext in FORMATS.items()}
         for path in files.values():
             model.save(path)
         out[builder.__name__] = Built(builder.__name__, K3, model, files)
-    yield out
+    return out
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """name -> Built: each model built and saved once for the module."""
+    yield save_models(tmp_path_factory.mktemp("keras_hub"), MODELS)
     keras.backend.clear_session()
 
 

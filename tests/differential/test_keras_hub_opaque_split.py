@@ -15,8 +15,8 @@ import os
 
 import pytest
 
-keras = pytest.importorskip("keras")
-keras_hub = pytest.importorskip("keras_hub")
+import keras
+import keras_hub
 
 from modelaudit import formats  # noqa: E402
 from modelaudit.infer.propagate import propagate  # noqa: E402

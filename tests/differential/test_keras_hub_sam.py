@@ -8,17 +8,16 @@ recomputed ones) and audited with no error or warning.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-keras = pytest.importorskip("keras")
-keras_hub = pytest.importorskip("keras_hub")
+import keras
+import keras_hub
 
 from modelaudit import formats  # noqa: E402
 from modelaudit.infer import registry  # noqa: E402
 from modelaudit.infer.registry import ShapeError  # noqa: E402
 from tests.differential.test_quantized import _errors_and_warnings  # noqa: E402
+from tests.differential.test_keras_hub import FORMATS, save_models  # noqa: E402
 from tests.differential.test_zoo import K3, Built, audit_problems, compare  # noqa: E402
 
 H = keras_hub.layers
@@ -111,20 +110,11 @@ def qwen_converters():
 
 
 MODELS = [sam, sam_decoders, converters, qwen_converters]
-FORMATS = {"keras-v3": "keras", "keras-h5": "h5"}
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("keras_hub_sam")
-    out = {}
-    for builder in MODELS:
-        model = builder()
-        files = {fmt: os.path.join(folder, f"{builder.__name__}.{ext}") for fmt, ext in FORMATS.items()}
-        for path in files.values():
-            model.save(path)
-        out[builder.__name__] = Built(builder.__name__, K3, model, files)
-    yield out
+    yield save_models(tmp_path_factory.mktemp("keras_hub_sam"), MODELS)
     keras.backend.clear_session()
 
 

@@ -11,7 +11,6 @@ hidden width), so each layer is also built directly on inputs of unequal widths,
 
 from __future__ import annotations
 
-import os
 
 import keras
 import keras_hub
@@ -23,7 +22,8 @@ from modelaudit import formats
 from modelaudit.infer import registry
 from modelaudit.infer.registry import ShapeError
 from tests.differential.keras_check import json_config
-from tests.differential.test_zoo import K3, Built, _size, audit_problems, compare
+from tests.differential.test_keras_hub import FORMATS, save_models
+from tests.differential.test_zoo import _size, audit_problems, compare
 
 H = keras_hub.layers
 
@@ -77,17 +77,11 @@ def sam3():
     return keras.Model([pixels, tokens, padding, boxes, labels], [pred_masks, semantic, *decoded], name="sam3")
 
 
-FORMATS = {"keras-v3": "keras", "keras-h5": "h5"}
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("keras_hub_sam3")
-    model = sam3()
-    files = {fmt: os.path.join(folder, f"sam3.{ext}") for fmt, ext in FORMATS.items()}
-    for path in files.values():
-        model.save(path)
-    yield Built("sam3", K3, model, files)
+    yield save_models(tmp_path_factory.mktemp("keras_hub_sam3"), [sam3])["sam3"]
     keras.backend.clear_session()
 
 

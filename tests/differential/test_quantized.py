@@ -17,9 +17,8 @@ import warnings
 
 import pytest
 
-keras = pytest.importorskip("keras")
-h5py = pytest.importorskip("h5py")
-np = pytest.importorskip("numpy")
+import keras
+import numpy as np
 
 import modelaudit  # noqa: E402
 from modelaudit import formats  # noqa: E402

@@ -16,9 +16,9 @@ import zipfile
 
 import pytest
 
-keras = pytest.importorskip("keras")
-tf_keras = pytest.importorskip("tf_keras")
-np = pytest.importorskip("numpy")
+import keras
+import tf_keras
+import numpy as np
 
 import modelaudit  # noqa: E402
 from modelaudit import formats  # noqa: E402

@@ -19,10 +19,10 @@ import zipfile
 
 import pytest
 
-keras = pytest.importorskip("keras")
-tf_keras = pytest.importorskip("tf_keras")
-h5py = pytest.importorskip("h5py")
-np = pytest.importorskip("numpy")
+import keras
+import tf_keras
+import h5py
+import numpy as np
 
 import modelaudit  # noqa: E402
 from modelaudit.engine import Severity  # noqa: E402

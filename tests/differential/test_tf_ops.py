@@ -15,9 +15,9 @@ import os
 
 import pytest
 
-keras = pytest.importorskip("keras")
-tf_keras = pytest.importorskip("tf_keras")
-tf = pytest.importorskip("tensorflow")
+import keras
+import tf_keras
+import tensorflow as tf
 
 import modelaudit  # noqa: E402
 from modelaudit import formats  # noqa: E402

@@ -20,7 +20,7 @@ from modelaudit.formats import live
 from modelaudit.infer.propagate import propagate
 from tests.differential.test_zoo import K2, Built, compare
 
-tf_keras = pytest.importorskip("tf_keras")
+import tf_keras
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,8 @@ import os
 
 import pytest
 
-keras = pytest.importorskip("keras")
-tf_keras = pytest.importorskip("tf_keras")
+import keras
+import tf_keras
 
 import modelaudit  # noqa: E402
 from modelaudit import formats  # noqa: E402

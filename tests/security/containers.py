@@ -17,7 +17,7 @@ import warnings
 import zipfile
 from pathlib import Path
 
-from tests.security.kit import Case, b64_code, fn_ref, layer_cfg
+from tests.security.kit import Case, b64_code, fn_ref
 
 # ---- the bytes an attacker hides ---------------------------------------------------------------
 
