@@ -9,13 +9,30 @@ import gc  # noqa: E402
 import pytest  # noqa: E402
 
 
+# Session caches emptied after the last test that uses their fixture (directly or through another
+# fixture), not at the end of the run: the 40 applications' records and the zoo's Keras models would
+# otherwise stay alive through every later test file, and the run's peak memory with them.
+_RELEASED: dict = {}  # fixture name -> the dict it fills
+_LAST_USER: dict = {}  # fixture name -> node id of the last collected test that uses it
+
+
 def pytest_collection_finish(session):
     """Everything alive once the test modules are imported (TensorFlow's and Keras's modules among
     them, 300,000+ objects) is moved out of the garbage collector's reach: it lives for the whole run
     anyway, and each full collection (Keras runs one in every clear_session() and in quantize()) then
     skips it instead of taking a quarter of a second. Garbage made later is collected as before."""
+    for item in session.items:  # the final selection, after -k and deselection
+        for name in getattr(item, "fixturenames", ()):
+            _LAST_USER[name] = item.nodeid
     gc.collect()  # only live objects are frozen: nothing collectable is kept
     gc.freeze()
+
+
+def pytest_runtest_teardown(item, nextitem):
+    for name, cache in _RELEASED.items():
+        if cache and _LAST_USER.get(name) == item.nodeid:
+            cache.clear()
+            gc.collect()
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +44,7 @@ def zoo(tmp_path_factory):
     from tests import zoo as zoo_module
 
     folder = str(tmp_path_factory.mktemp("zoo"))
-    out = {}
+    out = _RELEASED["zoo"] = {}
     for name, builder in zoo_module.KERAS3.items():
         model = builder(keras)
         out[name] = (model, zoo_module.save_all(name, model, folder, keras2=False))
@@ -59,7 +76,7 @@ def application(tmp_path_factory):
     """
     from tests.differential.test_applications import build_application
 
-    built: dict = {}
+    built = _RELEASED["application"] = {}
 
     def get(name: str):
         if name not in built:
