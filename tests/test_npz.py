@@ -123,16 +123,21 @@ class _Marker:
         return open, (self.path, "w")
 
 
-def test_object_array_is_never_unpickled(saved, tmp_path):
-    model, path = saved
-    marker = tmp_path / "unpickled.marker"
+def _with_marker_pickle(path, tmp_path, marker) -> str:
+    """The real file with its Dense member replaced by a pickle that would create `marker` if loaded."""
     evil = np.empty((), dtype=object)
     evil[()] = _Marker(str(marker))
     buf = io.BytesIO()
     np.save(buf, evil, allow_pickle=True)
     members = npz_members(path)
     members["layers/dense.npy"] = buf.getvalue()
-    edited = rewrite(path, tmp_path / "edited.keras", members)
+    return rewrite(path, tmp_path / "edited.keras", members)
+
+
+def test_object_array_is_never_unpickled(saved, tmp_path):
+    model, path = saved
+    marker = tmp_path / "unpickled.marker"
+    edited = _with_marker_pickle(path, tmp_path, marker)
     for config in (None, {"scan-weights": True}):
         (report,) = audit(edited, config).files
         assert report.error is None, report.error
@@ -314,13 +319,7 @@ def test_keras_own_pickles_are_one_warning(saved):
 def test_a_pickle_calling_anything_else_is_an_error(saved, tmp_path):
     _, path = saved
     marker = tmp_path / "unpickled.marker"
-    evil = np.empty((), dtype=object)
-    evil[()] = _Marker(str(marker))
-    buf = io.BytesIO()
-    np.save(buf, evil, allow_pickle=True)
-    members = npz_members(path)
-    members["layers/dense.npy"] = buf.getvalue()
-    found = _findings(rewrite(path, tmp_path / "edited.keras", members), "MA410")
+    found = _findings(_with_marker_pickle(path, tmp_path, marker), "MA410")
     errors = [f for f in found if f.severity.value == "error"]
     assert [f.message.split(":")[0] for f in errors] == [
         "npz member `layers/dense.npy` is a pickle (an object array) calling `io.open`"]
