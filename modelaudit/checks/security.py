@@ -131,6 +131,10 @@ DATA_KEYS = frozenset({"vocabulary", "merges", "stop_words", "idf_weights", "val
 # A Keras 2 Lambda config keeps each function in three keys: value, type, module.
 FUNCTION_SLOTS = (("function", "function_type", "module"), ("output_shape", "output_shape_type", "output_shape_module"),
                   ("mask", "mask_type", "mask_module"))
+_TYPE_KEYS = frozenset(t for _, t, _ in FUNCTION_SLOTS)
+# The keys that make `_Walk.object` look at a dict that has no class name.
+_OBJECT_KEYS = frozenset({"safe_mode", "value"} | _TYPE_KEYS)
+_BENIGN_MAX = 65_536  # (key, string) pairs remembered per walk: a bound on memory, not on what is checked
 
 # A string in a callable slot, a dotted name: `keras.utils.get_file`, `os.system`.
 DOTTED = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+$")
@@ -318,6 +322,7 @@ def _short(value: Any, limit: int = 80) -> str:
 class _Walk:
     def __init__(self):
         self.out: list[Sighting] = []
+        self.benign: set = set()  # (key, string) pairs that `value` found nothing in
 
     def see(self, kind, location, layer, subject, detail, severity=None):
         self.out.append(Sighting(kind, _render(location), layer, subject, detail, severity))
@@ -326,6 +331,7 @@ class _Walk:
         # Iterative and depth-bounded: a hostile nesting cannot exhaust the stack.
         # (node, location, depth, enclosing layer path, inside serialized bytecode, key holding it, owner class)
         stack = [(root, label, 0, None, False, None, None)]
+        benign = self.benign
         while stack:
             node, loc, depth, layer, quiet, held_by, owner = stack.pop()
             if depth > MAX_WALK_DEPTH:
@@ -334,17 +340,26 @@ class _Walk:
                 continue
             children = []
             if isinstance(node, dict):
-                self.object(node, loc, layer, quiet)
                 cn = node.get("class_name")
-                owner = cn if isinstance(cn, str) else owner
-                code_slots = {f for f, t, _ in FUNCTION_SLOTS if node.get(t) == "lambda"}
+                if isinstance(cn, str):
+                    owner = cn
+                    self.object(node, loc, layer, quiet)
+                elif not _OBJECT_KEYS.isdisjoint(node):  # flags and Keras 2 function slots need no class
+                    self.object(node, loc, layer, quiet)
+                hushed = quiet or cn == "__lambda__"
+                code_slots = () if _TYPE_KEYS.isdisjoint(node) else {
+                    f for f, t, _ in FUNCTION_SLOTS if node.get(t) == "lambda"}
+                # Hot loop (every value of the config): locations stay (parent, key) links, and a
+                # string already seen under the same key with nothing to report is not looked at again.
                 for key, value in node.items():
-                    child = _join(loc, key)
-                    hush = quiet or cn == "__lambda__" or key in code_slots
                     if isinstance(value, (dict, list)):
-                        children.append((value, child, depth + 1, layer, hush, key, owner))
-                    else:
-                        self.value(value, key, child, layer, hush, owner)
+                        children.append((value, (loc, key), depth + 1, layer, hushed or key in code_slots, key, owner))
+                    elif isinstance(value, str) and value and (key, value) not in benign:
+                        hush = hushed or key in code_slots
+                        # only what was looked at in full (not hushed) is known to hold nothing
+                        if not self.value(value, key, (loc, key), layer, hush, owner) and not hush \
+                                and len(benign) < _BENIGN_MAX and len(value) <= 256:
+                            benign.add((key, value))
             elif isinstance(node, list) and held_by in DATA_KEYS:  # tokens: only bytecode matters here
                 for i, item in enumerate(node):
                     if isinstance(item, (dict, list)):
@@ -353,16 +368,19 @@ class _Walk:
                     elif not quiet and isinstance(item, str) and item[:1] in _CODE_FIRST and carries_code(item):
                         self.bytecode_string((loc, i), layer)
             elif isinstance(node, list):
+                slot = held_by if _callable_slot(held_by) else None  # a list of callables (`metrics`) keeps its key
+                layers = held_by == "layers"
                 for i, item in enumerate(node):
-                    child = (loc, i)
-                    item_layer = layer
-                    if held_by == "layers" and isinstance(item, dict) and _layer_name(item):
-                        item_layer = f"{layer}/{_layer_name(item)}" if layer else _layer_name(item)
                     if isinstance(item, (dict, list)):
+                        item_layer = layer
+                        if layers and isinstance(item, dict) and _layer_name(item):
+                            item_layer = f"{layer}/{_layer_name(item)}" if layer else _layer_name(item)
                         keep = held_by if isinstance(item, list) else None
-                        children.append((item, child, depth + 1, item_layer, quiet, keep, owner))
-                    else:  # a list of callables (`metrics`) keeps its key
-                        self.value(item, held_by if _callable_slot(held_by) else None, child, layer, quiet, owner)
+                        children.append((item, (loc, i), depth + 1, item_layer, quiet, keep, owner))
+                    elif isinstance(item, str) and item and (slot, item) not in benign:
+                        if not self.value(item, slot, (loc, i), layer, quiet, owner) and not quiet \
+                                and len(benign) < _BENIGN_MAX and len(item) <= 256:
+                            benign.add((slot, item))
             stack.extend(reversed(children))
 
     # -- leaves --
@@ -370,12 +388,13 @@ class _Walk:
     def bytecode_string(self, loc, layer) -> None:
         self.see("bytecode", loc, layer, "a string that decodes to a marshalled Python code object", BYTECODE)
 
-    def value(self, value: Any, key: Any, loc: str, layer, quiet: bool, owner: Optional[str]) -> None:
+    def value(self, value: Any, key: Any, loc: str, layer, quiet: bool, owner: Optional[str]) -> bool:
+        """Report what a leaf string is; True when it was anything."""
         if not isinstance(value, str) or not value:
-            return
+            return False
         if not quiet and carries_code(value):
             self.bytecode_string(loc, layer)
-            return
+            return True
         if key in LOADER_KEYS:
             why = ("Keras reads this vocabulary through tf.io.gfile while loading, from the loading machine's "
                    "files or the network (CVE-2025-12058)") if key == "vocabulary" else (
@@ -386,7 +405,10 @@ class _Walk:
                      "a file path or URL; a model config has no business pointing outside the file", Severity.WARNING)
         elif "." in value and _callable_slot(key) and DOTTED.match(value):
             # a shorthand string where Keras looks a callable up by name: `"activation": "os.system"`
-            self.threat(threat(value), loc, layer, f"`{value}`")
+            return self.threat(threat(value), loc, layer, f"`{value}`")
+        else:
+            return False
+        return True
 
     def threat(self, kind: Optional[str], loc, layer, subject: str) -> bool:
         if kind == "gadget":
@@ -666,6 +688,19 @@ class CustomObject(_SightingRule):
                 yield self.finding(first.layer, first.message, first.severity)
             else:
                 yield self.finding(first.layer, _grouped(subject, seen), first.severity)
+        # A loss or metric function of the user's is saved by its bare name (a legacy .h5 writes
+        # loss="dice_coef_loss"): no module names it, so the walk above sees nothing to report.
+        from modelaudit.losses import custom_by_name
+
+        for kind, name in custom_by_name(model.graph.objective):
+            yield self.finding(
+                None,
+                f"the compile config names the {kind} {_short(name)!r}, which is not a Keras {kind}: a custom "
+                f"function saved by its name only, so loading needs it (custom_objects) and the objective rules "
+                f"cannot check it",
+                fix=f"pass it to load_model in custom_objects, or register it with "
+                "keras.saving.register_keras_serializable",
+            )
 
 
 def _grouped(subject: str, seen: list) -> str:

@@ -352,6 +352,11 @@ REGRESSIONS = [
     # Found by bench/fuzz.py (seed 20261201): MA304 added two Dense layers' params when one count was unknown
     ("linear-stack-with-an-unknown-count", "k2_functional.json",
      _case("k2_functional.json", ("json_inbound_nodes", 1261), ("json_class", 2677), ("json_shape", 390725))),
+    # Found by bench/fuzz.py (seed 20261201, input #7633): a 13 MB config of 2 million values took 5.04 s of
+    # CPU in `check`, half of it in the security walk (checks/security._Walk.run: strings already seen
+    # under the same key are not looked at again, and a list's callable slot is decided once)
+    ("config-at-the-value-bound", "k3_npz.keras",
+     _case("k3_npz.keras", ("json_bounds", 273170), ("hdf5_dtype", 95792253))),
     ("layers-at-the-bound", "multi_input_functional.keras",
      _edit_config("multi_input_functional.keras", _copies("label", 14_990))),
     ("layers-past-the-bound", "multi_input_functional.keras",
@@ -361,7 +366,7 @@ REGRESSIONS = [
 # The heavy ones run their first two commands only (a few seconds each); the rest run every command.
 HEAVY = {"layers-at-the-bound", "layers-past-the-bound", "layer-called-49000-times", "layer-called-90601-times",
          "zip-132000-members", "zip-4000-duplicate-members", "hdf5-hard-links-to-root-many-objects",
-         "json-1.9-million-floats"}
+         "json-1.9-million-floats", "config-at-the-value-bound"}
 
 
 @pytest.mark.parametrize("make", [r[2] for r in REGRESSIONS], ids=[r[0] for r in REGRESSIONS])
