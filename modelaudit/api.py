@@ -229,27 +229,30 @@ def audit_model(model: Any, settings: Settings, name: Optional[str] = None) -> F
     return _check_graph(name, graph, settings)
 
 
-def audit_file(path: str, settings: Settings, progress: Any = None) -> FileReport:
-    """`progress`: a terminal stream for --scan-weights' progress bar (the CLI passes stderr)."""
+def audit_file(path: str, settings: Settings, progress: Any = None, name: Optional[str] = None) -> FileReport:
+    """`progress`: a terminal stream for --scan-weights' progress bar (the CLI passes stderr). `name`:
+    what the report calls the file and per-file ignores match, when `path` is only where its bytes are
+    (a git revision's blob in memory, revision.py)."""
     from modelaudit import formats
 
     path = str(path)
+    label = path if name is None else name
     scan = None
-    if wants_scan(settings, path):
+    if wants_scan(settings, label):
         from modelaudit.formats.scan import WeightScan
 
-        scan = WeightScan(progress=progress, label=path)
+        scan = WeightScan(progress=progress, label=label)
     try:
         graph = formats.read(path, scan)
     except NotAModel as exc:
-        return FileReport(path, skipped=one_line(exc))
+        return FileReport(label, skipped=one_line(exc))
     except NotKerasJSON as exc:
-        report = unreadable(path, one_line(exc), settings)
+        report = unreadable(label, one_line(exc), settings)
         report.not_keras = True
         return report
     except ModelReadError as exc:
-        return unreadable(path, one_line(exc), settings)
-    return _check_graph(path, graph, settings, scan)
+        return unreadable(label, one_line(exc), settings)
+    return _check_graph(label, graph, settings, scan)
 
 
 def unreadable(path: str, error: str, settings: Settings, format: Optional[str] = None) -> FileReport:

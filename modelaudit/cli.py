@@ -268,6 +268,44 @@ def summary(
 
 
 @app.command()
+def diff(
+    old: str = typer.Argument(..., help="The model before: a file, a SavedModel folder, or REV:PATH read from git "
+                              "(HEAD:models/net.keras; never written into the work tree)."),
+    new: str = typer.Argument(..., help="The model after: the same forms."),
+    format: str = typer.Option("text", "--format", help="text, json or markdown (a pull-request comment)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the diff to this file."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", help="error, warning (default) or info: an introduced "
+                                          "finding at or above it exits 1."),
+    config: Optional[str] = typer.Option(None, "--config", help="A pyproject.toml or modelaudit.toml to use."),
+) -> None:
+    """Compare two models: layers added, removed and changed, totals, objective, findings introduced and
+    resolved. Exit 1 if an introduced finding is at or above --fail-on, 2 if either side is unreadable."""
+    from modelaudit import config as config_mod
+    from modelaudit import diff as diff_mod
+    from modelaudit.errors import ConfigError
+    from modelaudit.report import diff as diff_report
+    from modelaudit.report.visible import visible
+
+    if format not in diff_report.FORMATS:
+        raise _fail(f"unknown format {format!r} (choose from {', '.join(diff_report.FORMATS)})")
+    try:
+        settings, _ = config_mod.load(config)
+        if fail_on:
+            settings.fail_on = config_mod.parse_fail_on(fail_on)
+    except ConfigError as exc:
+        raise _fail(str(exc))
+    sides = [diff_mod.load(spec, settings) for spec in (old, new)]
+    broken = [side for side in sides if not side.readable]
+    for side in broken:
+        typer.echo(visible(f"{side.label}: cannot read: {side.problem}"), err=True)
+    if broken:
+        raise typer.Exit(2)
+    result = diff_mod.compare(*sides)
+    _write(diff_report.render(result, format), output)
+    raise typer.Exit(1 if result.failing(settings.fail_on) else 0)
+
+
+@app.command()
 def rules(format: str = typer.Option("text", "--format", help="text or json.")) -> None:
     """List every rule: code, name, default severity, summary."""
     from modelaudit import rule_docs
