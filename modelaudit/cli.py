@@ -306,6 +306,27 @@ def diff(
 
 
 @app.command()
+def textconv(path: str = typer.Argument(..., help="A model file or SavedModel folder (git hands a temporary copy).")) -> None:
+    """A model as stable text for git's diff driver (layers, totals, objective, findings; no paths, no
+    colour): `git config diff.modelaudit.textconv "modelaudit textconv"`. A file that cannot be read
+    prints why and still exits 0, so that `git log -p` goes on."""
+    from modelaudit import config as config_mod
+    from modelaudit.api import audit_file
+    from modelaudit.errors import ConfigError
+    from modelaudit.report import textconv as textconv_report
+
+    try:
+        settings, _ = config_mod.load()
+    except ConfigError as exc:
+        raise _fail(str(exc))
+    report = audit_file(path, settings)
+    if report.error or report.skipped or report.inferred is None:
+        _write(textconv_report.unreadable(report.error or report.skipped or "nothing to show"), None)
+        return
+    _write(textconv_report.render(report.format, report.inferred, report.findings), None)
+
+
+@app.command()
 def rules(format: str = typer.Option("text", "--format", help="text or json.")) -> None:
     """List every rule: code, name, default severity, summary."""
     from modelaudit import rule_docs
