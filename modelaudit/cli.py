@@ -88,7 +88,7 @@ def check(
         None, help="Model files, SavedModel folders, or folders to search (*.keras, *.h5, *.hdf5, *.json, "
         "SavedModels); - reads one model from standard input."),
     format: str = typer.Option("text", "--format", "--output-format",
-                               help="text, concise, json, sarif, github, gitlab or markdown."),
+                               help="text, concise, json, sarif, github, gitlab, markdown or html."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to this file."),
     select: Optional[List[str]] = typer.Option(None, "--select", help="Only these codes, prefixes or names."),
     extend_select: Optional[List[str]] = typer.Option(None, "--extend-select", help="Add these rules."),
@@ -127,6 +127,9 @@ def check(
 
     if format not in FORMATS:
         raise _fail(f"unknown format {format!r} (choose from {', '.join(FORMATS)})")
+    _require_html(format)
+    if format == "html" and jobs is None:
+        jobs = 1  # the page draws each model's graph: a worker process sends no graph back
     if statistics and format != "text":
         raise _fail("--statistics goes with --format text")
     if jobs is not None and jobs < 1:
@@ -182,6 +185,16 @@ def check(
     raise typer.Exit(report.exit_code(exit_zero))  # a usage or config error has exited 2 before
 
 
+def _require_html(format: str) -> None:
+    """--format html lays the graph out with igraph, an optional extra: one line and exit 2 without it."""
+    if format == "html":
+        from modelaudit.report.html import missing_extra
+
+        message = missing_extra()
+        if message:
+            raise _fail(message)
+
+
 def _installed(package: str) -> bool:
     import importlib.util
 
@@ -232,7 +245,7 @@ def _build_factory(spec: str):
 @app.command()
 def summary(
     path: str = typer.Argument(..., help="A model file."),
-    format: str = typer.Option("text", "--format", help="text, json or markdown."),
+    format: str = typer.Option("text", "--format", help="text, json, markdown or html."),
     formulas: bool = typer.Option(False, "--formulas", help="Show how each parameter count was computed."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file."),
 ) -> None:
@@ -243,8 +256,9 @@ def summary(
     from modelaudit.report import summary as summary_report
     from modelaudit.report.visible import visible
 
-    if format not in ("text", "json", "markdown"):
-        raise _fail(f"unknown format {format!r} (choose from text, json, markdown)")
+    if format not in ("text", "json", "markdown", "html"):
+        raise _fail(f"unknown format {format!r} (choose from text, json, markdown, html)")
+    _require_html(format)
     from modelaudit import config as config_mod
     from modelaudit.errors import ConfigError
 
@@ -262,6 +276,10 @@ def summary(
         text = summary_report.render_json(path, graph.format, inferred)
     elif format == "markdown":
         text = summary_report.render_markdown(path, graph.format, inferred, formulas)
+    elif format == "html":
+        from modelaudit.report import html as html_report
+
+        text = html_report.render_summary(path, graph.format, inferred)
     else:
         text = summary_report.render_text(path, graph.format, inferred, formulas)
     _write(text, output)

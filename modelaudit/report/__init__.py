@@ -1,6 +1,6 @@
 """One module per output format. Each takes the Report and returns text; none decides anything."""
 
-FORMATS = ("text", "concise", "json", "sarif", "github", "gitlab", "markdown")
+FORMATS = ("text", "concise", "json", "sarif", "github", "gitlab", "markdown", "html")
 
 
 def render(report, fmt: str, *, show_info: bool = False, color: bool = False) -> str:

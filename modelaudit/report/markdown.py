@@ -1,5 +1,7 @@
 """`check --format markdown`: a report to post as a pull-request comment. Per file: its status, a
-short parameter summary, and its findings in a table (info findings folded away)."""
+short parameter summary, its findings in a table (info findings folded away), and a Mermaid chart of
+its layer graph (report/mermaid.py: the whole model when small, else each finding's neighbourhood),
+drawn only in the room the findings leave."""
 
 from __future__ import annotations
 
@@ -97,7 +99,30 @@ def _section(fr, failing: set) -> list[tuple[list[str], int]]:
         pieces += [([row], 1) for row in table[3:]] + [(["", "</details>", ""], 0)]
     if not fr.findings:
         pieces.append((["No findings.", ""], 0))
+    if fr.inferred is not None:
+        pieces.append(_Diagram(fr))
     return pieces
+
+
+class _Diagram:
+    """A file's layer graph: drawn last, in the room left once every finding of every file is placed."""
+
+    def __init__(self, fr):
+        self.fr = fr
+
+    def lines(self, room: int) -> list[str]:
+        from modelaudit.report import mermaid
+
+        frame = ["<details><summary>Layer graph</summary>", "", "", "", "</details>", ""]
+        room -= sum(len(line) + 1 for line in frame) + 40
+        if room < 200:
+            return []
+        chart = mermaid.flowchart(self.fr.inferred, marks=mermaid.severity_marks(self.fr.findings),
+                                  max_chars=min(mermaid.MAX_CHARS, room))
+        if not chart:
+            return []
+        what = "the neighbourhood of each finding" if "more layers not drawn" in chart else "the whole model"
+        return [f"<details><summary>Layer graph ({what})</summary>", "", chart, "", "</details>", ""]
 
 
 def render(report, *, show_info: bool = False, color: bool = False) -> str:
@@ -110,16 +135,27 @@ def render(report, *, show_info: bool = False, color: bool = False) -> str:
         out += _files_table(report, failing) + [""]
     size = sum(len(line) + 1 for line in out)
     left = sum(len(fr.findings) for fr in report.files)
-    for fr in report.files:
-        for lines, listed in _section(fr, failing):
-            cost = sum(len(line) + 1 for line in lines)
-            if size + cost > MAX_CHARS - RESERVE:
-                if out[-1]:
-                    out.append("")
-                out.append(f"{left:,} more finding{'s' if left != 1 else ''}: see the SARIF/JSON artifact "
-                           f"(a pull-request comment holds at most {MAX_CHARS:,} characters)")
-                return "\n".join(out) + "\n"
+    pieces = [piece for fr in report.files for piece in _section(fr, failing)]
+    # what the findings after each piece need: a chart only takes room they leave
+    needed = [0] * (len(pieces) + 1)
+    for i in range(len(pieces) - 1, -1, -1):
+        piece = pieces[i]
+        needed[i] = needed[i + 1] + (0 if isinstance(piece, _Diagram) else sum(len(line) + 1 for line in piece[0]))
+    for i, piece in enumerate(pieces):
+        if isinstance(piece, _Diagram):
+            lines = piece.lines(MAX_CHARS - RESERVE - size - needed[i + 1])
             out += lines
-            size += cost
-            left -= listed
+            size += sum(len(line) + 1 for line in lines)
+            continue
+        lines, listed = piece
+        cost = sum(len(line) + 1 for line in lines)
+        if size + cost > MAX_CHARS - RESERVE:
+            if out[-1]:
+                out.append("")
+            out.append(f"{left:,} more finding{'s' if left != 1 else ''}: see the SARIF/JSON artifact "
+                       f"(a pull-request comment holds at most {MAX_CHARS:,} characters)")
+            return "\n".join(out) + "\n"
+        out += lines
+        size += cost
+        left -= listed
     return "\n".join(out).rstrip("\n") + "\n"
