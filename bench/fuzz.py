@@ -39,7 +39,10 @@ def main(argv=None) -> int:
     ap.add_argument("--max-steps", type=int, default=3, help="operators per input, at most (default 3)")
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "modelaudit-fuzz"),
                     help="seeds, scratch files and failures (default $TMPDIR/modelaudit-fuzz)")
-    ap.add_argument("--time-limit", type=float, default=m.TIME_LIMIT, help="seconds per input (default 5)")
+    ap.add_argument("--time-limit", type=float, default=m.TIME_LIMIT, help="CPU seconds per command (default 5)")
+    ap.add_argument("--wall-factor", type=float, default=m.WALL_FACTOR,
+                    help="a command waiting (no CPU) is stopped at this many times the time limit, wall clock "
+                         "(default 3; raise it on a machine shared with other jobs: the CPU limit is the bound)")
     ap.add_argument("--memory-mb", type=int, default=m.MEMORY_LIMIT >> 20, help="address-space limit (default 512)")
     ap.add_argument("--generator-mb", type=int, default=4096,
                     help="address-space limit of this process, which makes the inputs (default 4096)")
@@ -63,7 +66,8 @@ def main(argv=None) -> int:
     if not args.replay:
         shutil.rmtree(failures_dir, ignore_errors=True)
     failures_dir.mkdir(parents=True, exist_ok=True)
-    harness = m.Harness(run_dir / "worker", time_limit=args.time_limit, memory_limit=args.memory_mb << 20)
+    harness = m.Harness(run_dir / "worker", time_limit=args.time_limit, memory_limit=args.memory_mb << 20,
+                        wall_factor=args.wall_factor)
     harness.start()
 
     stats = collections.defaultdict(lambda: collections.Counter())
@@ -154,7 +158,9 @@ def main(argv=None) -> int:
     report = {
         "inputs": n[0], "seed": args.seed, "levels": args.levels or "all", "seconds": round(elapsed, 1),
         "failures": len(failures), "worker_restarts": harness.restarts,
-        "max_wall_seconds": round(harness.max_wall, 2), "generator_failures": generator_failures,
+        "max_wall_seconds": round(harness.max_wall, 2), "max_cpu_seconds": round(harness.max_cpu, 2),
+        "time_limit": args.time_limit, "wall_limit": args.time_limit * args.wall_factor,
+        "generator_failures": generator_failures,
         "unreadable": stats["all"]["unreadable"], "read": stats["all"]["read"],
         "exit_codes": dict(stats["exit"]), "slowest": slowest,
         "per_operator": {k: dict(v) for k, v in sorted(stats.items()) if k in m.OPS},
@@ -204,7 +210,8 @@ def render(report: dict) -> str:
     lines = [
         f"inputs: {report['inputs']}  seed: {report['seed']}  levels: {report['levels']}  "
         f"time: {report['seconds']} s  failures: {report['failures']}  worker restarts: {report['worker_restarts']}  "
-        f"slowest command, wall clock: {report['max_wall_seconds']} s",
+        f"slowest command: {report.get('max_cpu_seconds')} s of CPU (limit {report.get('time_limit')} s), "
+        f"{report['max_wall_seconds']} s of wall clock (limit {report.get('wall_limit')} s)",
         f"unreadable (exit 2, one line): {report['unreadable']}  read and audited: {report['read']}  "
         f"exit codes over all commands: {report['exit_codes']}",
         "",

@@ -436,7 +436,8 @@ def _reply(**kw):
 @pytest.mark.parametrize("reply,needle", [
     ({"hang": True, "where": []}, "hung"),
     ({"died": -11}, "died"),
-    (_reply(timeout=True), "longer than"),
+    (_reply(timeout="cpu"), "longer than 5 s of CPU time"),
+    (_reply(timeout="wall", cpu_seconds=0.2), "waited past 15 s of wall clock (0.2 s of CPU)"),
     (_reply(code=3), "exit code 3"),
     (_reply(code=1, stderr="Traceback (most recent call last):\n  boom\n"), "traceback"),
     (_reply(code=2, stderr="P: cannot read: a\nP: cannot read: b\n"), "2 `cannot read` lines"),
@@ -486,7 +487,7 @@ def test_harness_catches_hangs(tmp_path):
     h = m.Harness(tmp_path / "worker", time_limit=0.2)
     h.start()
     try:
-        for what, needle in (("sleep", "longer than"), ("blocked", "hung")):
+        for what, needle in (("sleep", "waited past 0.6 s of wall clock"), ("blocked", "hung")):
             argv = ["__selftest__", what]
             problems = m.invariants(h.run(argv), "P", argv, h.time_limit)
             assert any(needle in p for p in problems), (what, problems)
