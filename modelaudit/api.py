@@ -39,6 +39,7 @@ class FileReport:
 class Report:
     files: list[FileReport]
     settings: Settings = field(default_factory=Settings)
+    baseline: Optional[dict] = None  # what --baseline did (baseline.Applied.to_dict()), for the JSON report
 
     @property
     def findings(self) -> list[Finding]:

@@ -112,6 +112,12 @@ def check(
     jobs: Optional[int] = typer.Option(
         None, "--jobs", "-j", help="Check files in this many processes (default: the CPU count for 16 files "
         "or more, else 1); the output is in the same order as a serial run's."),
+    baseline: Optional[str] = typer.Option(
+        None, "--baseline", help="Report and fail only on findings not in this baseline file (config key: baseline); "
+        "its findings fixed since are listed as resolved in JSON."),
+    write_baseline: Optional[str] = typer.Option(
+        None, "--write-baseline", help="Write today's findings (code, file relative to the repository, layer) to "
+        "this baseline file, then report against it."),
     factory: Optional[str] = typer.Option(
         None, "--factory",
         help="package.module:function — IMPORTS AND CALLS your code to build a keras.Model, then audits it "
@@ -164,6 +170,7 @@ def check(
         model, name = _build_factory(factory)
         files.append(audit_model(model, settings, name))
     report = Report(files, settings)
+    applied = _apply_baseline(report, baseline or settings.baseline, write_baseline)
 
     for fr in report.files:
         if fr.skipped:
@@ -181,6 +188,10 @@ def check(
         text = render(report, format, show_info=show_info, color=color)
     if quiet and format in ("text", "concise"):
         text = "".join(text.splitlines(keepends=True)[:-1])
+    if applied is not None and format in ("text", "concise") and not quiet:
+        from modelaudit.baseline import note
+
+        typer.echo(visible(note(applied)), err=True)
     _write(text, output)
     raise typer.Exit(report.exit_code(exit_zero))  # a usage or config error has exited 2 before
 
@@ -193,6 +204,26 @@ def _require_html(format: str) -> None:
         message = missing_extra()
         if message:
             raise _fail(message)
+
+
+def _apply_baseline(report, path: Optional[str], write: Optional[str]):
+    """--write-baseline (written from every finding, then applied) and --baseline: the findings a
+    baseline records leave the report; None when there is no baseline."""
+    from modelaudit import baseline as baseline_mod
+    from modelaudit.errors import ConfigError
+
+    try:
+        if write:
+            n = baseline_mod.write(write, report.files)
+            typer.echo(f"modelaudit: wrote {n} finding{'s' if n != 1 else ''} to baseline {write}", err=True)
+            path = write
+        if not path:
+            return None
+        applied = baseline_mod.apply(report.files, baseline_mod.load(path), path)
+    except ConfigError as exc:
+        raise _fail(str(exc))
+    report.baseline = applied.to_dict()
+    return applied
 
 
 def _installed(package: str) -> bool:

@@ -15,7 +15,7 @@ from modelaudit.engine import Settings, Severity, all_rules, resolve
 from modelaudit.errors import ConfigError
 
 KEYS = ("select", "extend-select", "ignore", "per-file-ignores", "severity", "fail-on", "scan-weights", "exclude",
-        "extend-exclude", "rules", "policy", "layer-specs")
+        "extend-exclude", "rules", "policy", "layer-specs", "baseline")
 LEVELS = ("error", "warning", "info")
 
 
@@ -85,6 +85,8 @@ def load(config_file: Optional[str] = None) -> tuple[Settings, Optional[str]]:
         table = {} if os.path.basename(path) == "pyproject.toml" or "tool" in data else data
     settings = settings_from_table(table, source=path)
     settings.root = os.path.dirname(os.path.abspath(path))
+    if settings.baseline:  # relative to the configuration's folder, as per-file-ignores globs are
+        settings.baseline = os.path.join(settings.root, settings.baseline)
     return settings, path
 
 
@@ -139,6 +141,11 @@ def settings_from_table(table: dict, source: str = "config") -> Settings:
         s.exclude = globs(table["exclude"], f"{source}: exclude")
     if "extend-exclude" in table:
         s.extend_exclude = globs(table["extend-exclude"], f"{source}: extend-exclude")
+    if "baseline" in table:
+        if not isinstance(table["baseline"], str) or not table["baseline"]:
+            raise ConfigError(f"{source}: baseline must be the path of a baseline file (written by `modelaudit "
+                              f"check PATHS --write-baseline FILE`), not {table['baseline']!r}")
+        s.baseline = table["baseline"]
     s.rule_options = _rule_options(table.get("rules", {}), source)
     s.policy = _policy(table.get("policy", {}), source)
     if "layer-specs" in table:

@@ -154,6 +154,7 @@ class Settings:
     exclude: Optional[list[str]] = None  # folder-walk globs; None: discover.DEFAULT_EXCLUDES
     extend_exclude: list[str] = field(default_factory=list)
     root: Optional[str] = None  # the configuration file's folder: per-file-ignores globs are relative to it
+    baseline: Optional[str] = None  # a baseline file (baseline.py): only findings not in it are reported
 
     def excludes(self) -> tuple[str, ...]:
         from modelaudit.discover import DEFAULT_EXCLUDES

@@ -32,4 +32,6 @@ def render(report, *, show_info: bool = False, color: bool = False) -> str:
         })
     doc = {"schema_version": SCHEMA_VERSION, "tool": {"name": "modelaudit", "version": __version__},
            "files": files, "counts": report.counts}
+    if getattr(report, "baseline", None) is not None:  # check --baseline: what it hid, what was fixed since
+        doc["baseline"] = report.baseline
     return json.dumps(doc, indent=2) + "\n"
