@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from modelaudit.errors import ModelReadError
+
 Dim = Optional[int]
 Shape = tuple  # tuple[Dim, ...]; None for an unknown dimension (the batch, usually)
 
@@ -26,6 +28,42 @@ def is_shape(value: Any) -> bool:
 
 def shape_or_none(value: Any) -> Optional[Shape]:
     return tuple(value) if is_shape(value) else None
+
+
+def normalize_dtype(dtype):
+    """A dtype as written by either dialect -> (variable dtype, compute dtype) as strings or None.
+
+    Keras 3 writes a DTypePolicy object ({"class_name": "DTypePolicy", "config": {"name": ...}}),
+    Keras 2 a string or a Policy object ({"class_name": "Policy", "config": {"name": ...}}).
+    """
+    if isinstance(dtype, dict):
+        config = dtype.get("config")
+        name = config.get("name") if isinstance(config, dict) else None
+        if name is None and isinstance(config, dict):  # a quantized policy names the one it came from
+            name = config.get("source_name")
+    else:
+        name = dtype
+    if not isinstance(name, str):
+        return None, None
+    name = name.rpartition("_from_")[2]  # "int8_from_mixed_bfloat16" computes in bfloat16
+    if name.startswith("mixed_"):
+        return "float32", name[len("mixed_"):]
+    return name, name
+
+
+def fmt_shape(shape) -> str:
+    """A shape as Keras's summary() prints it: (None, 28, 28, 1); "?" when unknown."""
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def size_of(shape) -> int:
+    """The number of values a variable of this (known) shape holds."""
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
 
 
 @dataclass(frozen=True)
@@ -50,10 +88,7 @@ class Weight:
 
     @property
     def size(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= int(d)
-        return n
+        return size_of(self.shape)
 
 
 @dataclass(frozen=True)
@@ -63,7 +98,7 @@ class Call:
     `inputs` is every tensor passed, args then kwargs, flattened in order; `input_shapes` holds the
     shape the file records for each of them (Keras 3 `__keras_tensor__` records), None where it
     records none. `kwargs` keeps every keyword argument as the file writes it (e.g. `training`), a
-    tensor replaced by json_config.TENSOR, and under json_config.POSITIONAL ("*args") the positional
+    tensor replaced by TENSOR, and under POSITIONAL ("*args") the positional
     arguments so (`2.0 - x` in tf_keras: [2.0]); op specs (infer/tf_ops.py) bind them.
     """
 
@@ -91,13 +126,11 @@ class Layer:
     def trainable(self) -> bool:
         return bool(self.config.get("trainable", True))
 
-
-@dataclass(frozen=True)
-class LossSpec:
-    """One output's loss as written in the file, before it is classified into a family."""
-
-    identifier: Any  # a string, or a serialized loss object (dict), or None
-    output: Optional[str] = None  # output name when given by dict / position
+    @property
+    def dtypes(self) -> tuple[Optional[str], Optional[str]]:
+        """(variable dtype, compute dtype) of the layer's dtype policy, either dialect; None where the
+        config names none."""
+        return normalize_dtype(self.config.get("dtype") if isinstance(self.config, dict) else None)
 
 
 @dataclass(frozen=True)
@@ -202,3 +235,76 @@ class ModelGraph:
             yield path, layer, depth
             if layer.submodel is not None:
                 stack.append((layer.submodel.layers, 0, path, path.count("/") + 1))
+
+
+# ---- calls and their order -------------------------------------------------------------------
+
+# Call.kwargs holds every argument of the call as the file writes it, each tensor replaced by TENSOR
+# (the tensors themselves are Call.inputs, in the same order), and under POSITIONAL the positional
+# arguments (tf_keras writes only the first argument so; every other one by name). Op specs
+# (infer/tf_ops.py) bind them to the op's signature: `2.0 - x` is subtract(x=2.0, y=<tensor>).
+# Not an identifier, so no keyword argument can be named so.
+POSITIONAL = "*args"
+
+
+class _Tensor:
+    """The place of a tensor among the arguments in Call.kwargs."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<tensor>"
+
+
+TENSOR = _Tensor()
+
+
+def positional_constants(call: Call) -> bool:
+    """True if the call's positional arguments hold a value that is not a tensor (`2.0 - x`)."""
+
+    def constant(obj: Any) -> bool:
+        if obj is TENSOR:
+            return False
+        if isinstance(obj, list):
+            return any(constant(v) for v in obj)
+        if isinstance(obj, dict):
+            return any(constant(v) for v in obj.values())
+        return True
+
+    args = call.kwargs.get(POSITIONAL)
+    return args is not None and constant(args)
+
+
+def topological_order(graph: ModelGraph) -> list[tuple[str, int]]:
+    """(layer name, call index) pairs so that every call comes after the calls it consumes.
+
+    Iterative (Kahn's algorithm) so that a long chain cannot exhaust the stack; raises on a cycle.
+    """
+    by_name = {layer.name: layer for layer in graph.layers}
+    deps: dict[tuple[str, int], set] = {}
+    for layer in graph.layers:
+        if not layer.calls:
+            deps[(layer.name, 0)] = set()
+        for i, call in enumerate(layer.calls):
+            deps[(layer.name, i)] = {(ref.layer, ref.call) for ref in call.inputs if ref.layer in by_name}
+    users: dict[tuple[str, int], list] = {key: [] for key in deps}
+    missing = [key for key in deps if any(d not in deps for d in deps[key])]
+    if missing:
+        raise ModelReadError(f"layer '{missing[0][0]}' consumes a call that does not exist")
+    remaining = {key: len(d) for key, d in deps.items()}
+    for key, d in deps.items():
+        for dep in d:
+            users[dep].append(key)
+    ready = [key for key, n in remaining.items() if n == 0]
+    order = []
+    while ready:
+        key = ready.pop()
+        order.append(key)
+        for user in users[key]:
+            remaining[user] -= 1
+            if remaining[user] == 0:
+                ready.append(user)
+    if len(order) != len(deps):
+        stuck = sorted(key[0] for key, n in remaining.items() if n > 0)
+        raise ModelReadError(f"model '{graph.name}': inbound_nodes form a cycle through '{stuck[0]}'")
+    return order

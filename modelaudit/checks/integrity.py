@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelaudit.engine import Rule, Severity, register
-from modelaudit.infer.registry import fmt_shape
+from modelaudit.graph import fmt_shape
 
 
 def _how(row) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from modelaudit.engine import Rule, Severity, register
-from modelaudit.infer.registry import fmt_shape
+from modelaudit.graph import fmt_shape
 
 MB = 1_000_000  # max-file-mb counts decimal megabytes, as file managers and registries do
 
@@ -192,7 +192,7 @@ class Contract:
         return any(want != ANY and want != got for want, got in zip(self.shape, actual))
 
     def shape_text(self) -> str:
-        text = "(" + ", ".join("None" if d is None else str(d) for d in self.shape) + (",)" if len(self.shape) == 1 else ")")
+        text = fmt_shape(self.shape)
         return text if self.batch else f"{text} per sample"
 
 
@@ -225,7 +225,7 @@ def _contracts(value: Any, key: str, fields: tuple) -> list[Contract]:
             shape = _dims(spec["batch-shape"], f"{where}.batch-shape")
         activation = spec.get("activation")
         if activation is not None:
-            from modelaudit.infer.outputs import ACTIVATION_NAMES
+            from modelaudit.infer.families import ACTIVATION_NAMES
 
             if activation not in ACTIVATION_NAMES:
                 raise ValueError(f"{where}.activation: unknown activation {activation!r} (\"linear\" means logits)")
@@ -280,14 +280,12 @@ def _check_contracts(rule: PolicyRule, contracts: list[Contract], tensors: list[
 
 
 def _input_dtype(graph, layer) -> Optional[str]:
-    from modelaudit.formats.dialects import normalize_dtype
-
-    dtype = layer.config.get("dtype") if isinstance(layer.config, dict) else None
+    dtype = layer.dtypes[0]
     if dtype is None and layer.synthetic:
         # a Sequential saved without an Input: Keras gives its input the first layer's dtype
         first = next((lay for lay in graph.layers if not lay.synthetic), None)
-        dtype = first.config.get("dtype") if first is not None and isinstance(first.config, dict) else None
-    return normalize_dtype(dtype)[0] or "float32"  # Keras's default floatx
+        dtype = first.dtypes[0] if first is not None else None
+    return dtype or "float32"  # Keras's default floatx
 
 
 @policy_rule
@@ -332,10 +330,8 @@ class OutputContract(PolicyRule):
         contracts = self.limit()
         if not contracts or model.graph.opaque:
             return
-        from modelaudit.infer.outputs import effective_output_activations
-
         tensors = [
             _Tensor(out.name, out.layer, out.shape, out.output_dtype, out.activation, out.set_by)
-            for out in effective_output_activations(model)
+            for out in model.output_activations
         ]
         yield from _check_contracts(self, contracts, tensors, "output")

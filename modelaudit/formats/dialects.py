@@ -7,26 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-
-def normalize_dtype(dtype):
-    """A dtype as written by either dialect -> (variable dtype, compute dtype) as strings or None.
-
-    Keras 3 writes a DTypePolicy object ({"class_name": "DTypePolicy", "config": {"name": ...}}),
-    Keras 2 a string or a Policy object ({"class_name": "Policy", "config": {"name": ...}}).
-    """
-    if isinstance(dtype, dict):
-        config = dtype.get("config")
-        name = config.get("name") if isinstance(config, dict) else None
-        if name is None and isinstance(config, dict):  # a quantized policy names the one it came from
-            name = config.get("source_name")
-    else:
-        name = dtype
-    if not isinstance(name, str):
-        return None, None
-    name = name.rpartition("_from_")[2]  # "int8_from_mixed_bfloat16" computes in bfloat16
-    if name.startswith("mixed_"):
-        return "float32", name[len("mixed_"):]
-    return name, name
+from modelaudit.graph import normalize_dtype  # noqa: F401  (the dtype dialects: read from here too)
 
 
 def normalize_layer_config(class_name: str, config: dict) -> dict:

@@ -119,13 +119,6 @@ def _dataset_weight(did, path: str, file_size: int, tree: Tree, h5d) -> Weight:
     return Weight(path=path, shape=shape, dtype=str(dtype))
 
 
-def dataset_weight(dset, path: str, file_size: int, tree: Tree) -> Weight:
-    """The same, for a high-level h5py Dataset."""
-    from h5py import h5d
-
-    return _dataset_weight(dset.id, path, file_size, tree, h5d)
-
-
 def never_read(tree: Tree) -> dict:
     """Datasets whose data --scan-weights must not read -> why: their data lives outside the file
     (external storage, a virtual mapping), or they declare more bytes than the file can hold."""

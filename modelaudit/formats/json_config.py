@@ -13,7 +13,20 @@ from typing import Any, Optional
 
 from modelaudit.errors import ModelReadError, NotKerasJSON
 from modelaudit.formats import dialects
-from modelaudit.graph import Call, Layer, ModelGraph, Objective, SourceFacts, TensorRef, is_shape, shape_or_none
+from modelaudit.graph import (  # noqa: F401  (positional_constants, topological_order: read from here too)
+    POSITIONAL,
+    TENSOR,
+    Call,
+    Layer,
+    ModelGraph,
+    Objective,
+    SourceFacts,
+    TensorRef,
+    is_shape,
+    positional_constants,
+    shape_or_none,
+    topological_order,
+)
 from modelaudit.nesting import Steps, run
 
 # Bounds that hold against hostile files (DESIGN principle 3).
@@ -333,42 +346,8 @@ def _layer(item: Any, *, format: str, depth: int, counter: list, index: int) -> 
 
 # ---- inbound nodes: both dialects ------------------------------------------------------------
 
-# Call.kwargs holds every argument of the call as the file writes it, each tensor replaced by TENSOR
-# (the tensors themselves are Call.inputs, in the same order), and under POSITIONAL the positional
-# arguments (tf_keras writes only the first argument so; every other one by name). Op specs
-# (infer/tf_ops.py) bind them to the op's signature: `2.0 - x` is subtract(x=2.0, y=<tensor>).
-# Not an identifier, so no keyword argument can be named so.
-POSITIONAL = "*args"
 # tf_keras writes a positional constant in place of a tensor as [_CONSTANT, -1, value, kwargs].
 _CONSTANT = "_CONSTANT_VALUE"
-
-
-class _Tensor:
-    """The place of a tensor among the arguments in Call.kwargs."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<tensor>"
-
-
-TENSOR = _Tensor()
-
-
-def positional_constants(call: Call) -> bool:
-    """True if the call's positional arguments hold a value that is not a tensor (`2.0 - x`)."""
-
-    def constant(obj: Any) -> bool:
-        if obj is TENSOR:
-            return False
-        if isinstance(obj, list):
-            return any(constant(v) for v in obj)
-        if isinstance(obj, dict):
-            return any(constant(v) for v in obj.values())
-        return True
-
-    args = call.kwargs.get(POSITIONAL)
-    return args is not None and constant(args)
 
 
 def _calls(nodes: Any, layer: str) -> tuple[Call, ...]:
@@ -542,41 +521,6 @@ def _check_references(graph: ModelGraph) -> None:
                         f"layer '{layer.name}' refers to call {ref.call} of '{ref.layer}', which has {calls_of(src)}"
                     )
     topological_order(graph)
-
-
-def topological_order(graph: ModelGraph) -> list[tuple[str, int]]:
-    """(layer name, call index) pairs so that every call comes after the calls it consumes.
-
-    Iterative (Kahn's algorithm) so that a long chain cannot exhaust the stack; raises on a cycle.
-    """
-    by_name = {layer.name: layer for layer in graph.layers}
-    deps: dict[tuple[str, int], set] = {}
-    for layer in graph.layers:
-        if not layer.calls:
-            deps[(layer.name, 0)] = set()
-        for i, call in enumerate(layer.calls):
-            deps[(layer.name, i)] = {(ref.layer, ref.call) for ref in call.inputs if ref.layer in by_name}
-    users: dict[tuple[str, int], list] = {key: [] for key in deps}
-    missing = [key for key in deps if any(d not in deps for d in deps[key])]
-    if missing:
-        raise ModelReadError(f"layer '{missing[0][0]}' consumes a call that does not exist")
-    remaining = {key: len(d) for key, d in deps.items()}
-    for key, d in deps.items():
-        for dep in d:
-            users[dep].append(key)
-    ready = [key for key, n in remaining.items() if n == 0]
-    order = []
-    while ready:
-        key = ready.pop()
-        order.append(key)
-        for user in users[key]:
-            remaining[user] -= 1
-            if remaining[user] == 0:
-                ready.append(user)
-    if len(order) != len(deps):
-        stuck = sorted(key[0] for key, n in remaining.items() if n > 0)
-        raise ModelReadError(f"model '{graph.name}': inbound_nodes form a cycle through '{stuck[0]}'")
-    return order
 
 
 # ---- compile configuration -------------------------------------------------------------------

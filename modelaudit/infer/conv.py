@@ -1,15 +1,22 @@
 """Convolution layers: keras/src/layers/convolutional/ and keras/src/layers/rnn/conv_lstm*.py.
 
-Output lengths follow keras/src/ops/operation_utils.py `compute_conv_output_shape` and
-keras/src/backend/common/backend_utils.py `_get_output_shape_given_tf_padding` (transposed convs).
-Keras raises on a length <= 0; we return it, so that a later rule can name the layer that shrank
-the input away.
+The window (kernel, strides, dilation, padding, data format) and the output lengths are read by
+infer/geometry.py, as for the pooling layers and the rules that judge a window.
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
+from modelaudit.infer.geometry import (  # noqa: F401  (data_format ... split_channels: read from here too)
+    Geometry,
+    conv_geometry,
+    data_format,
+    join_channels,
+    spatial_input,
+    split_channels,
+    transpose_length,
+)
 from modelaudit.infer.registry import (
     LayerSpec,
     ShapeError,
@@ -24,55 +31,6 @@ from modelaudit.infer.registry import (
 )
 
 
-# ---- shared by the conv and pooling families ---------------------------------------------------
-
-
-def data_format(config: dict) -> str:
-    # A missing or null data_format means Keras's default image_data_format, channels_last.
-    return config.get("data_format") or "channels_last"
-
-
-def padding(config: dict, default: str = "valid") -> str:
-    return str(config.get("padding") or default).lower()
-
-
-def split_channels(shape: tuple, fmt: str) -> tuple[tuple, Optional[int]]:
-    """(spatial dims, channel dim) of a (batch, ..., channels) or (batch, channels, ...) shape."""
-    if fmt == "channels_first":
-        return tuple(shape[2:]), shape[1]
-    return tuple(shape[1:-1]), shape[-1]
-
-
-def join_channels(batch, spatial: tuple, channels, fmt: str) -> tuple:
-    if fmt == "channels_first":
-        return (batch, channels) + tuple(spatial)
-    return (batch,) + tuple(spatial) + (channels,)
-
-
-def conv_length(n, kernel: int, stride: int, dilation: int, pad: str, layer: str) -> Optional[int]:
-    """One spatial output length of a forward convolution (floor division, as Keras's np.floor)."""
-    if n is None:
-        return None
-    if pad == "valid":
-        return (n - dilation * (kernel - 1) - 1) // stride + 1
-    if pad in ("same", "causal"):
-        return (n - 1) // stride + 1
-    raise ShapeError(f"{layer}: padding must be 'valid', 'same' or 'causal', got {pad!r}")
-
-
-def transpose_length(n, kernel: int, stride: int, dilation: int, pad: str, out_pad) -> Optional[int]:
-    """backend_utils._get_output_shape_given_tf_padding."""
-    if n is None:
-        return None
-    k = (kernel - 1) * dilation + 1
-    if pad == "valid":
-        extra = max(k, stride) - k if out_pad is None else out_pad
-        return (n - 1) * stride + k + extra
-    if out_pad is None:
-        return n * stride
-    return (n - 1) * stride + k % 2 + out_pad
-
-
 def dot(*terms) -> str:
     return "·".join(str(t) for t in terms)
 
@@ -85,12 +43,11 @@ def _positions(spatial) -> Optional[int]:
     return n
 
 
-def _required(config: dict, key: str, layer: str):
-    # filters and kernel_size have no Keras default
-    value = config.get(key)
+def _filters(config: dict, layer: str) -> int:
+    value = config.get("filters")  # no Keras default
     if value is None:
-        raise ShapeError(f"{layer}: the config has no {key!r}")
-    return value
+        raise ShapeError(f"{layer}: the config has no 'filters'")
+    return int(value)
 
 
 def _known_channels(channels, layer: str, shape) -> int:
@@ -106,40 +63,33 @@ class ConvSpec(LayerSpec):
     # base_conv.py build(): kernel kernel_size + (in // groups, filters), bias (filters,);
     # with lora_rank, enable_lora() adds lora_kernel_a kernel[:-1] + (r,), lora_kernel_b (r, filters)
     # and freezes the kernel.
-    rank = 2
-    name = "Conv2D"
+    rank = 2  # spatial axes
 
-    def _geometry(self, config, input_shapes):
-        shape = single_input(input_shapes, self.name)
-        require_rank(shape, self.rank + 2, self.name)
-        fmt = data_format(config)
-        spatial, channels = split_channels(shape, fmt)
-        return shape, fmt, spatial, channels
+    def _input(self, config, input_shapes):
+        """(input shape, data format, spatial dims, channels) of the single input."""
+        return spatial_input(config, input_shapes, self.rank, self.name)
+
+    def window(self, config) -> Geometry:
+        return conv_geometry(config, self.rank, self.name)
 
     def _groups(self, config) -> int:
         return int(config.get("groups") or 1)
 
     def _filters(self, config) -> int:
-        return int(_required(config, "filters", self.name))
+        return _filters(config, self.name)
 
     def _kernel(self, config) -> tuple:
-        return as_tuple(_required(config, "kernel_size", self.name), self.rank)
+        return self.window(config).taps
 
     def _out_spatial(self, config, spatial) -> tuple:
-        kernel = self._kernel(config)
-        strides = as_tuple(config.get("strides") or 1, self.rank)
-        dilation = as_tuple(config.get("dilation_rate") or 1, self.rank)
-        pad = padding(config)
-        return tuple(
-            conv_length(n, k, s, d, pad, self.name) for n, k, s, d in zip(spatial, kernel, strides, dilation)
-        )
+        return self.window(config).output_spatial(spatial, self.name)
 
     def output_shapes(self, config, input_shapes):
-        shape, fmt, spatial, _ = self._geometry(config, input_shapes)
+        shape, fmt, spatial, _ = self._input(config, input_shapes)
         return [join_channels(shape[0], self._out_spatial(config, spatial), self._filters(config), fmt)]
 
     def _in_per_group(self, config, input_shapes) -> tuple[int, int, int]:
-        shape, _, _, channels = self._geometry(config, input_shapes)
+        shape, _, _, channels = self._input(config, input_shapes)
         channels = _known_channels(channels, self.name, shape)
         groups = self._groups(config)
         filters = self._filters(config)
@@ -169,7 +119,7 @@ class ConvSpec(LayerSpec):
         return specs
 
     def macs(self, config, input_shapes, output_shapes):
-        shape, fmt, _, channels = self._geometry(config, input_shapes)
+        shape, fmt, _, channels = self._input(config, input_shapes)
         out_spatial, _ = split_channels(tuple(output_shapes[0]), fmt)
         positions = _positions(out_spatial)
         if positions is None or channels is None:
@@ -202,17 +152,17 @@ class ConvSpec(LayerSpec):
 # them with module "keras.layers", so a hand-edited or converted file may carry them.
 @register("Conv1D", "Convolution1D")
 class Conv1DSpec(ConvSpec):
-    rank, name = 1, "Conv1D"
+    rank = 1
 
 
 @register("Conv2D", "Convolution2D")
 class Conv2DSpec(ConvSpec):
-    rank, name = 2, "Conv2D"
+    rank = 2
 
 
 @register("Conv3D", "Convolution3D")
 class Conv3DSpec(ConvSpec):
-    rank, name = 3, "Conv3D"
+    rank = 3
 
 
 # ---- Conv*DTranspose (base_conv_transpose.py) ---------------------------------------------------
@@ -224,24 +174,21 @@ class ConvTransposeSpec(ConvSpec):
         return 1
 
     def output_shapes(self, config, input_shapes):
-        shape, fmt, spatial, _ = self._geometry(config, input_shapes)
+        shape, fmt, spatial, _ = self._input(config, input_shapes)
         filters = self._filters(config)
-        kernel = self._kernel(config)
-        strides = as_tuple(config.get("strides") or 1, self.rank)
-        dilation = as_tuple(config.get("dilation_rate") or 1, self.rank)
-        pad = padding(config)
-        if pad not in ("valid", "same"):
-            raise ShapeError(f"{self.name}: padding must be 'valid' or 'same', got {pad!r}")
+        win = self.window(config)
+        if win.padding not in ("valid", "same"):
+            raise ShapeError(f"{self.name}: padding must be 'valid' or 'same', got {win.padding!r}")
         op = config.get("output_padding")
         out_pad = (None,) * self.rank if op is None else as_tuple(op, self.rank)
         out = tuple(
-            transpose_length(n, k, s, d, pad, p)
-            for n, k, s, d, p in zip(spatial, kernel, strides, dilation, out_pad)
+            transpose_length(n, k, s, d, win.padding, p)
+            for n, k, s, d, p in zip(spatial, win.taps, win.strides, win.dilation, out_pad)
         )
         return [join_channels(shape[0], out, filters, fmt)]
 
     def weights(self, config, input_shapes):
-        shape, _, _, channels = self._geometry(config, input_shapes)
+        shape, _, _, channels = self._input(config, input_shapes)
         channels = _known_channels(channels, self.name, shape)
         filters = self._filters(config)
         specs = [WeightSpec("kernel", self._kernel(config) + (filters, channels))]
@@ -251,7 +198,7 @@ class ConvTransposeSpec(ConvSpec):
 
     def macs(self, config, input_shapes, output_shapes):
         # Each input position scatters kernel·filters products per input channel.
-        shape, _, spatial, channels = self._geometry(config, input_shapes)
+        shape, _, spatial, channels = self._input(config, input_shapes)
         positions = _positions(spatial)
         if positions is None or channels is None:
             return None
@@ -259,7 +206,7 @@ class ConvTransposeSpec(ConvSpec):
         return kernel * int(channels) * self._filters(config) * positions
 
     def formula(self, config, input_shapes):
-        shape, _, _, channels = self._geometry(config, input_shapes)
+        shape, _, _, channels = self._input(config, input_shapes)
         if channels is None:
             return None
         filters = self._filters(config)
@@ -272,17 +219,17 @@ class ConvTransposeSpec(ConvSpec):
 
 @register("Conv1DTranspose", "Convolution1DTranspose")
 class Conv1DTransposeSpec(ConvTransposeSpec):
-    rank, name = 1, "Conv1DTranspose"
+    rank = 1
 
 
 @register("Conv2DTranspose", "Convolution2DTranspose")
 class Conv2DTransposeSpec(ConvTransposeSpec):
-    rank, name = 2, "Conv2DTranspose"
+    rank = 2
 
 
 @register("Conv3DTranspose", "Convolution3DTranspose")
 class Conv3DTransposeSpec(ConvTransposeSpec):
-    rank, name = 3, "Conv3DTranspose"
+    rank = 3
 
 
 # ---- DepthwiseConv1D / 2D (base_depthwise_conv.py) ----------------------------------------------
@@ -295,13 +242,13 @@ class DepthwiseConvSpec(ConvSpec):
         return int(config.get("depth_multiplier") or 1)
 
     def output_shapes(self, config, input_shapes):
-        shape, fmt, spatial, channels = self._geometry(config, input_shapes)
+        shape, fmt, spatial, channels = self._input(config, input_shapes)
         out = self._out_spatial(config, spatial)
         out_channels = None if channels is None else self._multiplier(config) * int(channels)
         return [join_channels(shape[0], out, out_channels, fmt)]
 
     def weights(self, config, input_shapes):
-        shape, _, _, channels = self._geometry(config, input_shapes)
+        shape, _, _, channels = self._input(config, input_shapes)
         channels = _known_channels(channels, self.name, shape)
         dm = self._multiplier(config)
         specs = [WeightSpec("kernel", self._kernel(config) + (channels, dm))]
@@ -310,7 +257,7 @@ class DepthwiseConvSpec(ConvSpec):
         return specs
 
     def macs(self, config, input_shapes, output_shapes):
-        shape, fmt, _, channels = self._geometry(config, input_shapes)
+        shape, fmt, _, channels = self._input(config, input_shapes)
         positions = _positions(split_channels(tuple(output_shapes[0]), fmt)[0])
         if positions is None or channels is None:
             return None
@@ -318,7 +265,7 @@ class DepthwiseConvSpec(ConvSpec):
         return kernel * int(channels) * self._multiplier(config) * positions
 
     def formula(self, config, input_shapes):
-        shape, _, _, channels = self._geometry(config, input_shapes)
+        shape, _, _, channels = self._input(config, input_shapes)
         if channels is None:
             return None
         dm = self._multiplier(config)
@@ -331,12 +278,12 @@ class DepthwiseConvSpec(ConvSpec):
 
 @register("DepthwiseConv1D")
 class DepthwiseConv1DSpec(DepthwiseConvSpec):
-    rank, name = 1, "DepthwiseConv1D"
+    rank = 1
 
 
 @register("DepthwiseConv2D")
 class DepthwiseConv2DSpec(DepthwiseConvSpec):
-    rank, name = 2, "DepthwiseConv2D"
+    rank = 2
 
 
 # ---- SeparableConv1D / 2D (base_separable_conv.py) ----------------------------------------------
@@ -349,7 +296,7 @@ class SeparableConvSpec(DepthwiseConvSpec):
         return ConvSpec.output_shapes(self, config, input_shapes)
 
     def weights(self, config, input_shapes):
-        shape, _, _, channels = self._geometry(config, input_shapes)
+        shape, _, _, channels = self._input(config, input_shapes)
         channels = _known_channels(channels, self.name, shape)
         dm = self._multiplier(config)
         filters = self._filters(config)
@@ -363,7 +310,7 @@ class SeparableConvSpec(DepthwiseConvSpec):
 
     def macs(self, config, input_shapes, output_shapes):
         # Depthwise step at every output position, then a 1x1 conv over in*dm channels there.
-        shape, fmt, _, channels = self._geometry(config, input_shapes)
+        shape, fmt, _, channels = self._input(config, input_shapes)
         positions = _positions(split_channels(tuple(output_shapes[0]), fmt)[0])
         if positions is None or channels is None:
             return None
@@ -372,7 +319,7 @@ class SeparableConvSpec(DepthwiseConvSpec):
         return (kernel * channels * dm + channels * dm * self._filters(config)) * positions
 
     def formula(self, config, input_shapes):
-        shape, _, _, channels = self._geometry(config, input_shapes)
+        shape, _, _, channels = self._input(config, input_shapes)
         if channels is None:
             return None
         dm = self._multiplier(config)
@@ -387,12 +334,12 @@ class SeparableConvSpec(DepthwiseConvSpec):
 
 @register("SeparableConv1D", "SeparableConvolution1D")
 class SeparableConv1DSpec(SeparableConvSpec):
-    rank, name = 1, "SeparableConv1D"
+    rank = 1
 
 
 @register("SeparableConv2D", "SeparableConvolution2D")
 class SeparableConv2DSpec(SeparableConvSpec):
-    rank, name = 2, "SeparableConv2D"
+    rank = 2
 
 
 # ---- ConvLSTM1D / 2D / 3D (rnn/conv_lstm.py) ----------------------------------------------------
@@ -464,14 +411,14 @@ class ConvLSTMSpec(ConvSpec):
 
 @register("ConvLSTM1D")
 class ConvLSTM1DSpec(ConvLSTMSpec):
-    rank, name = 1, "ConvLSTM1D"
+    rank = 1
 
 
 @register("ConvLSTM2D")
 class ConvLSTM2DSpec(ConvLSTMSpec):
-    rank, name = 2, "ConvLSTM2D"
+    rank = 2
 
 
 @register("ConvLSTM3D")
 class ConvLSTM3DSpec(ConvLSTMSpec):
-    rank, name = 3, "ConvLSTM3D"
+    rank = 3

@@ -104,6 +104,25 @@ def _einsum_output_shape_arg(config) -> list:
 def _analyze_einsum(config, input_shapes) -> _Einsum:
     """einsum_dense.py `_analyze_einsum_string` + `_analyze_split_string`, step by step."""
     shape = single_input(input_shapes, "EinsumDense")
+    input_spec, weight_spec, output_spec, left_elided, elided = _einsum_specs(config, shape)
+    output_shape = _einsum_full_output(config, shape, elided, left_elided)
+    kernel_shape = _einsum_kernel(config, shape, (input_spec, weight_spec, output_spec), output_shape,
+                                  left_elided, elided)
+    bias_shape = _einsum_bias(config, output_spec, output_shape, left_elided, elided)
+    return _Einsum(
+        input_spec,
+        weight_spec,
+        output_spec,
+        left_elided,
+        elided,
+        tuple(kernel_shape),
+        None if bias_shape is None else tuple(bias_shape),
+        tuple(output_shape),
+    )
+
+
+def _einsum_specs(config, shape) -> tuple:
+    """(input spec, weight spec, output spec, left elided?, elided axes count) of the equation."""
     equation = str(config.get("equation", ""))
     replaced = re.sub(r"\.\.\.", "0", equation)
     for pattern, left_elided in _EINSUM_FORMS:
@@ -122,7 +141,11 @@ def _analyze_einsum(config, input_shapes) -> _Einsum:
             f"EinsumDense equation {equation!r} names {len(input_spec)} input axes "
             f"but the input {fmt_shape(shape)} has rank {len(shape)}"
         )
+    return input_spec, weight_spec, output_spec, left_elided, elided
 
+
+def _einsum_full_output(config, shape, elided: int, left_elided: bool) -> list:
+    """output_shape with the batch axis and the elided axes put back."""
     output_shape = _einsum_output_shape_arg(config)
     output_shape.insert(0, shape[0])
     if elided > 0 and left_elided:
@@ -133,7 +156,12 @@ def _analyze_einsum(config, input_shapes) -> _Einsum:
     elif elided > 0 and not left_elided:
         for i in range(len(shape) - elided, len(shape)):
             output_shape.append(shape[i])
+    return output_shape
 
+
+def _einsum_kernel(config, shape, specs: tuple, output_shape: list, left_elided: bool, elided: int) -> list:
+    """The kernel's shape, each axis from the input or the output it is shared with."""
+    input_spec, weight_spec, output_spec = specs
     if left_elided:
         input_dim_map = {dim: (i + elided) - len(shape) for i, dim in enumerate(input_spec)}
         output_dim_map = {dim: i + elided for i, dim in enumerate(output_spec)}
@@ -170,29 +198,23 @@ def _analyze_einsum(config, input_shapes) -> _Einsum:
             kernel_shape.append(shape[input_dim_map[dim]])
         else:
             raise ShapeError(f"EinsumDense weight axis {dim!r} is in neither the input nor the output spec")
+    return kernel_shape
 
+
+def _einsum_bias(config, output_spec: str, output_shape: list, left_elided: bool, elided: int) -> Optional[list]:
     bias_axes = config.get("bias_axes")
-    bias_shape = None
-    if bias_axes:  # Keras tests `is not None`; "" is not a valid value there (min() of nothing fails)
-        offset = elided if left_elided else 0
-        idx_map = {char: output_shape[i + offset] for i, char in enumerate(output_spec)}
-        for char in bias_axes:
-            if char not in output_spec:
-                raise ShapeError(f"EinsumDense bias axis {char!r} is not in the output spec {output_spec!r}")
-        first = min(output_spec.find(char) for char in bias_axes)
-        bias_shape = [idx_map[char] if char in bias_axes else 1 for char in output_spec[first:]]
-        if not left_elided:
-            bias_shape.extend([1] * elided)
-    return _Einsum(
-        input_spec,
-        weight_spec,
-        output_spec,
-        left_elided,
-        elided,
-        tuple(kernel_shape),
-        None if bias_shape is None else tuple(bias_shape),
-        tuple(output_shape),
-    )
+    if not bias_axes:  # Keras tests `is not None`; "" is not a valid value there (min() of nothing fails)
+        return None
+    offset = elided if left_elided else 0
+    idx_map = {char: output_shape[i + offset] for i, char in enumerate(output_spec)}
+    for char in bias_axes:
+        if char not in output_spec:
+            raise ShapeError(f"EinsumDense bias axis {char!r} is not in the output spec {output_spec!r}")
+    first = min(output_spec.find(char) for char in bias_axes)
+    bias_shape = [idx_map[char] if char in bias_axes else 1 for char in output_spec[first:]]
+    if not left_elided:
+        bias_shape.extend([1] * elided)
+    return bias_shape
 
 
 def _required_int(config, key: str, layer: str) -> int:

@@ -11,20 +11,8 @@ layers/locally_connected/locally_connected{1,2}d.py.
 from __future__ import annotations
 
 from modelaudit.infer import conv, core
-from modelaudit.infer.conv import data_format, join_channels, split_channels
-from modelaudit.infer.registry import (
-    LayerSpec,
-    ShapeError,
-    WeightSpec,
-    alias,
-    as_tuple,
-    fmt_shape,
-    prod,
-    register,
-    require_rank,
-    single_input,
-    use_bias,
-)
+from modelaudit.infer.geometry import POOL_PADDINGS, conv_geometry, join_channels, spatial_input
+from modelaudit.infer.registry import LayerSpec, ShapeError, WeightSpec, alias, fmt_shape, prod, register, use_bias
 
 
 alias(core.DenseSpec, "QuantDense")
@@ -39,17 +27,6 @@ alias(conv.SeparableConv2DSpec, "QuantSeparableConv2D")
 
 
 # ---- LocallyConnected1D / 2D (tf_keras) -------------------------------------------------------
-
-
-def _local_length(n, kernel: int, stride: int, pad: str):
-    """tf_keras conv_utils.conv_output_length (dilation 1)."""
-    if n is None:
-        return None
-    if pad == "valid":
-        n = n - kernel + 1
-    elif pad != "same":
-        raise ShapeError(f"LocallyConnected: padding must be 'valid' or 'same', got {pad!r}")
-    return (n + stride - 1) // stride
 
 
 def _connections(n: int, out: int, kernel: int, stride: int, pad: str) -> int:
@@ -67,19 +44,14 @@ class LocallyConnectedSpec(LayerSpec):
     # build(): implementation 1 kernel (positions, prod(kernel)·in, filters); 2 a dense masked kernel
     # spatial + (in,) + out_spatial + (filters,) (channels_first: (in,) + spatial + (filters,) +
     # out_spatial); 3 a sparse kernel, one value per connection. bias out_spatial + (filters,).
-    rank = 1
-    name = "LocallyConnected1D"
+    rank = 1  # spatial axes
 
     def _geometry(self, config, input_shapes):
-        shape = single_input(input_shapes, self.name)
-        require_rank(shape, self.rank + 2, self.name)
-        fmt = data_format(config)
-        spatial, channels = split_channels(shape, fmt)
-        kernel = as_tuple(config.get("kernel_size"), self.rank)
-        strides = as_tuple(config.get("strides") or 1, self.rank)
-        pad = str(config.get("padding") or "valid").lower()
-        out = tuple(_local_length(n, k, s, pad) for n, k, s in zip(spatial, kernel, strides))
-        return shape, fmt, spatial, channels, kernel, strides, pad, out
+        # tf_keras conv_utils.conv_output_length (dilation 1): the forward conv's lengths
+        shape, fmt, spatial, channels = spatial_input(config, input_shapes, self.rank, self.name)
+        win = conv_geometry(config, self.rank, self.name)
+        out = win.output_spatial(spatial, self.name, POOL_PADDINGS)
+        return shape, fmt, spatial, channels, win.taps, win.strides, win.padding, out
 
     def output_shapes(self, config, input_shapes):
         shape, fmt, _, _, _, _, _, out = self._geometry(config, input_shapes)
@@ -124,9 +96,9 @@ class LocallyConnectedSpec(LayerSpec):
 
 @register("LocallyConnected1D", "QuantLocallyConnected1D")
 class LocallyConnected1DSpec(LocallyConnectedSpec):
-    rank, name = 1, "LocallyConnected1D"
+    rank = 1
 
 
 @register("LocallyConnected2D", "QuantLocallyConnected2D")
 class LocallyConnected2DSpec(LocallyConnectedSpec):
-    rank, name = 2, "LocallyConnected2D"
+    rank = 2

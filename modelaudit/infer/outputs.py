@@ -15,43 +15,15 @@ from typing import Optional
 
 from modelaudit.graph import Layer, ModelGraph, Shape, TensorRef
 from modelaudit.infer import registry
-
-# Activation identifiers as Keras 2 and Keras 3 write them -> one canonical name.
-# tf.nn functions serialize with a version suffix (tf.nn.softmax -> "softmax_v2").
-ACTIVATION_NAMES = {
-    None: "linear", "linear": "linear",
-    "softmax": "softmax", "softmax_v2": "softmax",
-    "log_softmax": "log_softmax", "log_softmax_v2": "log_softmax",
-    "sigmoid": "sigmoid", "hard_sigmoid": "hard_sigmoid", "log_sigmoid": "log_sigmoid",
-    "sparsemax": "sparsemax",
-    "relu": "relu", "relu6": "relu6", "leaky_relu": "leaky_relu", "elu": "elu", "selu": "selu",
-    "celu": "celu", "gelu": "gelu", "silu": "silu", "swish": "silu", "hard_silu": "hard_silu",
-    "hard_swish": "hard_silu", "mish": "mish", "softplus": "softplus", "softsign": "softsign",
-    "tanh": "tanh", "hard_tanh": "hard_tanh", "tanh_shrink": "tanh_shrink", "exponential": "exponential",
-    "squareplus": "squareplus", "sparse_plus": "sparse_plus", "soft_shrink": "soft_shrink",
-    "hard_shrink": "hard_shrink", "glu": "glu",
-}
-
-# Activations whose values are probabilities (each unit in [0, 1]).
-PROBABILITY_ACTIVATIONS = frozenset({"softmax", "sigmoid", "hard_sigmoid", "sparsemax"})
-
-# Activation layers -> the activation they apply (Activation reads its config).
-ACTIVATION_LAYERS = {"Softmax": "softmax", "ReLU": "relu", "LeakyReLU": "leaky_relu", "PReLU": "prelu", "ELU": "elu"}
-
-# Layers that keep the values' meaning: identity at inference, a rearrangement, or (average
-# pooling, bilinear upsampling) a convex combination, which keeps probabilities probabilities.
-MEANING_PRESERVING = frozenset(
-    {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-     "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity", "Masking",
-     "Flatten", "Reshape", "Permute", "RepeatVector",
-     "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D"}
-    | {f"{kind}{d}D" for d in (1, 2, 3) for kind in
-       ("AveragePooling", "AvgPool", "GlobalAveragePooling", "GlobalAvgPool")}
+from modelaudit.infer.wiring import Scope
+from modelaudit.infer.families import (  # noqa: F401  (activation_name, ACTIVATION_NAMES: read from here too)
+    ACTIVATION_LAYER_FUNCTIONS,
+    ACTIVATION_NAMES,
+    LINEAR_LAYERS,
+    MEANING_PRESERVING,
+    PROBABILITY_ACTIVATIONS,
+    activation_name,
 )
-
-# Learnable layers without an `activation` config whose output is an unbounded (linear) value.
-LINEAR_LAYERS = frozenset({"BatchNormalization", "LayerNormalization", "GroupNormalization", "RMSNormalization",
-                           "Embedding"})
 
 MAX_STEPS = 10_000  # a bound on the walk, against a hostile graph with a cycle
 
@@ -84,20 +56,6 @@ class OutputActivation:
         return self.activation in PROBABILITY_ACTIVATIONS
 
 
-def activation_name(identifier) -> Optional[str]:
-    """An `activation` config value -> canonical name, or None for a custom or unknown one."""
-    if isinstance(identifier, dict):
-        # Keras 3 may serialize a built-in function as {"class_name": "function", "config": "softmax"}
-        module = identifier.get("module") or ""
-        if identifier.get("class_name") == "function" and (module.startswith("keras") or module == "builtins"):
-            identifier = identifier.get("config")
-        else:
-            return None
-    if identifier is not None and not isinstance(identifier, str):
-        return None
-    return ACTIVATION_NAMES.get(identifier)
-
-
 def axis_size(shape: Optional[Shape], axis) -> Optional[int]:
     if shape is None:
         return None
@@ -121,8 +79,8 @@ def layer_activation(layer: Layer) -> tuple[Optional[str], object, bool]:
     """
     cls = layer.class_name
     cfg = layer.config if isinstance(layer.config, dict) else {}
-    if cls in ACTIVATION_LAYERS:
-        return ACTIVATION_LAYERS[cls], cfg.get("axis", -1) if cls == "Softmax" else -1, True
+    if cls in ACTIVATION_LAYER_FUNCTIONS:
+        return ACTIVATION_LAYER_FUNCTIONS[cls], cfg.get("axis", -1) if cls == "Softmax" else -1, True
     if cls == "Activation":
         name = activation_name(cfg.get("activation"))
         if name == "linear":  # the identity: the meaning comes from further back
@@ -161,28 +119,7 @@ def softmax_of(layer: Layer):
 
 
 def compute_dtype(layer: Layer) -> Optional[str]:
-    from modelaudit.formats.dialects import normalize_dtype
-
-    cfg = layer.config if isinstance(layer.config, dict) else {}
-    return normalize_dtype(cfg.get("dtype"))[1]
-
-
-@dataclass
-class _Scope:
-    """One (sub)model being walked: its graph, its path prefix, and what feeds its inputs."""
-
-    graph: ModelGraph
-    prefix: str
-    feeds: Optional[tuple] = None  # per graph input: (outer scope, TensorRef), for a nested model
-    by_name: Optional[dict] = None
-
-    def layer(self, name: str) -> Optional[Layer]:
-        if self.by_name is None:
-            self.by_name = {layer.name: layer for layer in self.graph.layers}
-        return self.by_name.get(name)
-
-    def path(self, name: str) -> str:
-        return f"{self.prefix}/{name}" if self.prefix else name
+    return layer.dtypes[1]
 
 
 def effective_output_activations(model) -> list[OutputActivation]:
@@ -200,7 +137,7 @@ def effective_output_activations(model) -> list[OutputActivation]:
         shape = model.output_shapes[i] if i < len(model.output_shapes) else None
         units = shape[-1] if shape else None
         producer = graph.layer(ref.layer) if ref.layer in {layer.name for layer in graph.layers} else None
-        found = _trace(_Scope(graph, ""), ref)
+        found = _trace(Scope(graph), ref)
         if isinstance(found, str):
             out.append(OutputActivation(
                 index=i, name=names[i], layer=ref.layer, activation=None, set_by=None, set_by_class=None,
@@ -220,6 +157,56 @@ def effective_output_activations(model) -> list[OutputActivation]:
     return out
 
 
+@dataclass(frozen=True)
+class ObjectiveOutput:
+    """One model output as the objective rules see it: its activation, its losses and metrics."""
+
+    out: OutputActivation
+    losses: tuple  # tuple[losses.Loss, ...]: usually one; none for an output compile gives no loss
+    metrics: tuple  # tuple[losses.Metric, ...]
+
+    @property
+    def name(self) -> str:
+        return self.out.name
+
+    @property
+    def activation(self) -> Optional[str]:
+        return self.out.activation
+
+    @property
+    def where(self) -> str:
+        """'Dense 'dense_1'': the layer that sets the activation, for messages."""
+        return f"{self.out.set_by_class} '{self.out.set_by}'"
+
+    @property
+    def layer(self) -> str:
+        """The path a finding points at: the layer setting the activation, else the output's layer."""
+        return self.out.set_by or self.out.layer
+
+    def with_units(self, units: Optional[int]) -> str:
+        return f"{self.where}, {units} unit{'s' if units != 1 else ''}" if units is not None else self.where
+
+
+def loss_assignment(model):
+    """The compile config's losses and metrics paired with the model outputs (losses.assign: the
+    loss families per output, and what does not pair). Read it as `Inferred.loss_assignment`."""
+    from modelaudit.losses import assign
+
+    outs = model.output_activations
+    graph = model.graph
+    inner = graph.config.get("config") if isinstance(graph.config, dict) else None
+    dict_outputs = isinstance(inner, dict) and isinstance(inner.get("output_layers"), dict)
+    return assign(graph.objective, [o.name for o in outs], dict_outputs=dict_outputs, units=[o.units for o in outs])
+
+
+def objective_outputs(model) -> list[ObjectiveOutput]:
+    """Every model output with its effective activation, its losses and its metrics (read it as
+    `Inferred.objective_outputs`, computed once per model)."""
+    assignment = model.loss_assignment
+    return [ObjectiveOutput(o, assignment.losses[i], assignment.metrics[i])
+            for i, o in enumerate(model.output_activations)]
+
+
 def _output_dtype(graph: ModelGraph, ref: TensorRef) -> Optional[str]:
     """The compute dtype of the innermost layer that produces an output (through nested models)."""
     for _ in range(MAX_STEPS):
@@ -233,12 +220,15 @@ def _output_dtype(graph: ModelGraph, ref: TensorRef) -> Optional[str]:
     return None
 
 
-def _trace(scope: _Scope, ref: TensorRef):
-    """Follow a tensor back to the layer that sets its activation.
+def _trace(scope: Scope, ref: TensorRef):
+    """Follow a tensor back to the layer that sets its activation, through the graph of nested
+    models (infer/wiring.py's scopes): into a nested model by the call that produced the tensor, and
+    out of it again through that call's inputs.
 
     Returns (scope, layer, call, tensor index, activation, axis), or a string saying why the
     activation is unknown.
     """
+    calls: list = []  # per nested model entered: the call of it followed in (None: one the file does not list)
     for _ in range(MAX_STEPS):
         layer = scope.layer(ref.layer)
         if layer is None:
@@ -247,15 +237,15 @@ def _trace(scope: _Scope, ref: TensorRef):
             sub = layer.submodel
             if sub.opaque or ref.index >= len(sub.outputs):
                 return f"{layer.class_name} '{scope.path(layer.name)}' saves no layer graph"
-            call = layer.calls[ref.call] if ref.call < len(layer.calls) else None
-            feeds = tuple((scope, r) for r in call.inputs) if call is not None else None
-            scope, ref = _Scope(sub, scope.path(layer.name), feeds), sub.outputs[ref.index]
+            calls.append(layer.calls[ref.call] if ref.call < len(layer.calls) else None)
+            scope, ref = scope.inner(layer), sub.outputs[ref.index]
             continue
         if layer.class_name == "InputLayer":
-            position = next((i for i, r in enumerate(scope.graph.inputs) if r.layer == layer.name), None)
-            if scope.feeds is None or position is None or position >= len(scope.feeds):
+            position = scope.input_position(layer.name)
+            call = calls.pop() if calls else None
+            if call is None or position is None or position >= len(call.inputs):
                 return f"the output is the model input '{scope.path(layer.name)}'"
-            scope, ref = scope.feeds[position]
+            scope, ref = scope.parent, call.inputs[position]
             continue
         act, axis, sets = layer_activation(layer)
         if sets:
@@ -267,9 +257,3 @@ def _trace(scope: _Scope, ref: TensorRef):
             return f"{layer.class_name} '{scope.path(layer.name)}' has no single input to follow"
         ref = call.inputs[0]
     return "the graph is too deep to follow"
-
-
-__all__ = [
-    "OutputActivation", "effective_output_activations", "activation_name", "layer_activation",
-    "softmax_of", "axis_size", "compute_dtype", "PROBABILITY_ACTIVATIONS",
-]

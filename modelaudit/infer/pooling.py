@@ -1,96 +1,147 @@
 """Pooling layers: keras/src/layers/pooling/. No weights, no multiply-accumulates.
 
-Window pooling follows keras/src/ops/operation_utils.py `compute_pooling_output_shape`; Keras raises
-on a length <= 0 for 'valid', we return it for a later rule to flag.
+Window pooling reads its window with infer/geometry.py (`compute_pooling_output_shape`); Keras
+raises on a length <= 0 for 'valid', we return it for a later rule to flag.
+
+Keras's own serializer writes the class name (MaxPooling2D); the short aliases (MaxPool2D ...)
+resolve too when a config names them with module "keras.layers".
 """
 
 from __future__ import annotations
 
-from modelaudit.infer.conv import data_format, join_channels, padding, split_channels
-from modelaudit.infer.registry import LayerSpec, ShapeError, as_tuple, register, require_rank, single_input
-
-# Keras's own serializer writes the class name (MaxPooling2D); the short aliases (MaxPool2D ...)
-# resolve too when a config names them with module "keras.layers".
+from modelaudit.infer.geometry import Geometry, join_channels, pool_geometry, spatial_input
+from modelaudit.infer.registry import LayerSpec, ShapeError, as_tuple, register
 
 
-class PoolingSpec(LayerSpec):
-    # base_pooling.py: strides default to pool_size; padding 'valid' or 'same'
-    dims = 2
-    name = "MaxPooling2D"
+class _Spatial(LayerSpec):
+    rank = 2  # spatial axes
 
-    def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, self.name)
-        require_rank(shape, self.dims + 2, self.name)
-        fmt = data_format(config)
-        pool = as_tuple(config.get("pool_size") or 2, self.dims)
-        strides = config.get("strides")
-        strides = pool if strides is None else as_tuple(strides, self.dims)
-        pad = padding(config)
-        spatial, channels = split_channels(shape, fmt)
-        out = []
-        for n, p, s in zip(spatial, pool, strides):
-            if n is None:
-                out.append(None)
-            elif pad == "valid":
-                out.append((n - p) // s + 1)
-            elif pad == "same":
-                out.append((n - 1) // s + 1)
-            else:
-                raise ShapeError(f"{self.name}: padding must be 'valid' or 'same', got {pad!r}")
-        return [join_channels(shape[0], tuple(out), channels, fmt)]
+    def _input(self, config, input_shapes):
+        return spatial_input(config, input_shapes, self.rank, self.name)
 
 
-def _pooling(dims: int, cls_name: str, *aliases: str):
-    return register(cls_name, *aliases)(type(f"{cls_name}Spec", (PoolingSpec,), {"dims": dims, "name": cls_name}))
+# ---- MaxPooling / AveragePooling (base_pooling.py): strides default to pool_size --------------------
 
 
-for _d in (1, 2, 3):
-    _pooling(_d, f"MaxPooling{_d}D", f"MaxPool{_d}D")
-    _pooling(_d, f"AveragePooling{_d}D", f"AvgPool{_d}D")
-
-
-class GlobalPoolingSpec(LayerSpec):
-    # base_global_pooling.py compute_output_shape: drop (or keep as 1) every spatial axis
-    dims = 2
-    name = "GlobalAveragePooling2D"
+class PoolingSpec(_Spatial):
+    def window(self, config) -> Geometry:
+        return pool_geometry(config, self.rank)
 
     def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, self.name)
-        require_rank(shape, self.dims + 2, self.name)
-        fmt = data_format(config)
-        _, channels = split_channels(shape, fmt)
-        spatial = (1,) * self.dims if config.get("keepdims", False) else ()
+        shape, fmt, spatial, channels = self._input(config, input_shapes)
+        out = self.window(config).output_spatial(spatial, self.name)
+        return [join_channels(shape[0], out, channels, fmt)]
+
+
+@register("MaxPooling1D", "MaxPool1D")
+class MaxPooling1DSpec(PoolingSpec):
+    rank = 1
+
+
+@register("MaxPooling2D", "MaxPool2D")
+class MaxPooling2DSpec(PoolingSpec):
+    rank = 2
+
+
+@register("MaxPooling3D", "MaxPool3D")
+class MaxPooling3DSpec(PoolingSpec):
+    rank = 3
+
+
+@register("AveragePooling1D", "AvgPool1D")
+class AveragePooling1DSpec(PoolingSpec):
+    rank = 1
+
+
+@register("AveragePooling2D", "AvgPool2D")
+class AveragePooling2DSpec(PoolingSpec):
+    rank = 2
+
+
+@register("AveragePooling3D", "AvgPool3D")
+class AveragePooling3DSpec(PoolingSpec):
+    rank = 3
+
+
+# ---- GlobalMaxPooling / GlobalAveragePooling (base_global_pooling.py) --------------------------------
+
+
+class GlobalPoolingSpec(_Spatial):
+    # compute_output_shape: drop (or keep as 1) every spatial axis
+    def output_shapes(self, config, input_shapes):
+        shape, fmt, _, channels = self._input(config, input_shapes)
+        spatial = (1,) * self.rank if config.get("keepdims", False) else ()
         return [join_channels(shape[0], spatial, channels, fmt)]
 
 
-def _global(dims: int, cls_name: str, *aliases: str):
-    return register(cls_name, *aliases)(
-        type(f"{cls_name}Spec", (GlobalPoolingSpec,), {"dims": dims, "name": cls_name})
-    )
+@register("GlobalMaxPooling1D", "GlobalMaxPool1D")
+class GlobalMaxPooling1DSpec(GlobalPoolingSpec):
+    rank = 1
 
 
-for _d in (1, 2, 3):
-    _global(_d, f"GlobalMaxPooling{_d}D", f"GlobalMaxPool{_d}D")
-    _global(_d, f"GlobalAveragePooling{_d}D", f"GlobalAvgPool{_d}D")
+@register("GlobalMaxPooling2D", "GlobalMaxPool2D")
+class GlobalMaxPooling2DSpec(GlobalPoolingSpec):
+    rank = 2
 
 
-class AdaptivePoolingSpec(LayerSpec):
-    # base_adaptive_pooling.py: the spatial axes become output_size
-    dims = 2
-    name = "AdaptiveAveragePooling2D"
+@register("GlobalMaxPooling3D", "GlobalMaxPool3D")
+class GlobalMaxPooling3DSpec(GlobalPoolingSpec):
+    rank = 3
 
+
+@register("GlobalAveragePooling1D", "GlobalAvgPool1D")
+class GlobalAveragePooling1DSpec(GlobalPoolingSpec):
+    rank = 1
+
+
+@register("GlobalAveragePooling2D", "GlobalAvgPool2D")
+class GlobalAveragePooling2DSpec(GlobalPoolingSpec):
+    rank = 2
+
+
+@register("GlobalAveragePooling3D", "GlobalAvgPool3D")
+class GlobalAveragePooling3DSpec(GlobalPoolingSpec):
+    rank = 3
+
+
+# ---- AdaptiveMaxPooling / AdaptiveAveragePooling (base_adaptive_pooling.py) --------------------------
+
+
+class AdaptivePoolingSpec(_Spatial):
+    # the spatial axes become output_size
     def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, self.name)
-        require_rank(shape, self.dims + 2, self.name)
-        fmt = data_format(config)
-        _, channels = split_channels(shape, fmt)
+        shape, fmt, _, channels = self._input(config, input_shapes)
         size = config.get("output_size")
         if size is None:
             raise ShapeError(f"{self.name}: the config has no 'output_size'")
-        return [join_channels(shape[0], as_tuple(size, self.dims), channels, fmt)]
+        return [join_channels(shape[0], as_tuple(size, self.rank), channels, fmt)]
 
 
-for _d in (1, 2, 3):
-    for _kind in ("Average", "Max"):
-        _n = f"Adaptive{_kind}Pooling{_d}D"
-        register(_n)(type(f"{_n}Spec", (AdaptivePoolingSpec,), {"dims": _d, "name": _n}))
+@register("AdaptiveMaxPooling1D")
+class AdaptiveMaxPooling1DSpec(AdaptivePoolingSpec):
+    rank = 1
+
+
+@register("AdaptiveMaxPooling2D")
+class AdaptiveMaxPooling2DSpec(AdaptivePoolingSpec):
+    rank = 2
+
+
+@register("AdaptiveMaxPooling3D")
+class AdaptiveMaxPooling3DSpec(AdaptivePoolingSpec):
+    rank = 3
+
+
+@register("AdaptiveAveragePooling1D")
+class AdaptiveAveragePooling1DSpec(AdaptivePoolingSpec):
+    rank = 1
+
+
+@register("AdaptiveAveragePooling2D")
+class AdaptiveAveragePooling2DSpec(AdaptivePoolingSpec):
+    rank = 2
+
+
+@register("AdaptiveAveragePooling3D")
+class AdaptiveAveragePooling3DSpec(AdaptivePoolingSpec):
+    rank = 3

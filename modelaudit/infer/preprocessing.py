@@ -18,12 +18,8 @@ multi_hot encoding of a rank-1 input drops the batch axis, as Keras's symbolic s
 
 from __future__ import annotations
 
+from modelaudit.infer.geometry import data_format
 from modelaudit.infer.registry import LayerSpec, ShapeError, fmt_shape, prod, register, single_input
-
-
-def _data_format(config: dict) -> str:
-    # null or missing (always, in Keras 2) means Keras's default image_data_format, channels_last
-    return config.get("data_format") or "channels_last"
 
 
 def _image(input_shapes, layer: str) -> tuple:
@@ -50,41 +46,63 @@ class RescalingSpec(LayerSpec):
 class _ShapeKeepingImage(LayerSpec):
     """The random augmentations: each compute_output_shape() returns input_shape."""
 
-    layer = ""
-
     def output_shapes(self, config, input_shapes):
-        return [_image(input_shapes, self.layer)]
+        return [_image(input_shapes, self.name)]
 
 
-for _name in ("RandomFlip", "RandomRotation", "RandomZoom", "RandomContrast", "RandomTranslation", "RandomBrightness"):
-    register(_name)(type(f"{_name}Spec", (_ShapeKeepingImage,), {"layer": _name}))
+@register("RandomFlip")
+class RandomFlipSpec(_ShapeKeepingImage):
+    pass
+
+
+@register("RandomRotation")
+class RandomRotationSpec(_ShapeKeepingImage):
+    pass
+
+
+@register("RandomZoom")
+class RandomZoomSpec(_ShapeKeepingImage):
+    pass
+
+
+@register("RandomContrast")
+class RandomContrastSpec(_ShapeKeepingImage):
+    pass
+
+
+@register("RandomTranslation")
+class RandomTranslationSpec(_ShapeKeepingImage):
+    pass
+
+
+@register("RandomBrightness")
+class RandomBrightnessSpec(_ShapeKeepingImage):
+    pass
 
 
 class _SetHeightWidth(LayerSpec):
     """Resizing / CenterCrop / RandomCrop: compute_output_shape() sets the height and width axes."""
 
-    layer = ""
-
     def output_shapes(self, config, input_shapes):
-        shape = list(_image(input_shapes, self.layer))
-        h, w = (2, 3) if _data_format(config) == "channels_first" else (1, 2)
+        shape = list(_image(input_shapes, self.name))
+        h, w = (2, 3) if data_format(config) == "channels_first" else (1, 2)
         shape[h], shape[w] = int(config["height"]), int(config["width"])
         return [tuple(shape)]
 
 
 @register("Resizing")
 class ResizingSpec(_SetHeightWidth):
-    layer = "Resizing"
+    pass
 
 
 @register("CenterCrop")
 class CenterCropSpec(_SetHeightWidth):
-    layer = "CenterCrop"
+    pass
 
 
 @register("RandomCrop")
 class RandomCropSpec(_SetHeightWidth):
-    layer = "RandomCrop"
+    pass
 
 
 # ---- lookups and categorical encoders -----------------------------------------------------------

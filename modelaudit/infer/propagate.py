@@ -8,12 +8,12 @@ it never judges them: the integrity rules in checks/ turn facts into findings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Optional
 
-from modelaudit.formats.json_config import positional_constants, topological_order
-from modelaudit.graph import Layer, ModelGraph, Weight, is_shape, shape_or_none
+from modelaudit.graph import Layer, ModelGraph, Weight, is_shape, positional_constants, shape_or_none, topological_order
 from modelaudit.infer import registry, stored
-from modelaudit.infer.registry import ShapeError, WeightSpec, fmt_shape
+from modelaudit.infer.registry import ShapeError, WeightSpec
 from modelaudit.nesting import Steps, run
 
 
@@ -93,6 +93,44 @@ class Inferred:
                 return r
         raise KeyError(path)
 
+    # ---- the model view: what several rules read, computed once per model, on first use ----
+
+    def view(self, build):
+        """A rule family's own view of the model (security's walk of the configs), built once per
+        model by `build(model)` and kept with it, so that it lives exactly as long as the model."""
+        views = self.__dict__.setdefault("_views", {})
+        if build not in views:
+            views[build] = build(self)
+        return views[build]
+
+    @cached_property
+    def wiring(self):
+        """The graph view (infer/wiring.py): who feeds whom, nested models opened up."""
+        from modelaudit.infer.wiring import Wiring
+
+        return Wiring(self)
+
+    @cached_property
+    def output_activations(self) -> list:
+        """Per model output, its effective activation and the layer setting it (infer/outputs.py)."""
+        from modelaudit.infer.outputs import effective_output_activations
+
+        return effective_output_activations(self)
+
+    @cached_property
+    def loss_assignment(self):
+        """The compile config's losses (and their families) and metrics per model output."""
+        from modelaudit.infer.outputs import loss_assignment
+
+        return loss_assignment(self)
+
+    @cached_property
+    def objective_outputs(self) -> list:
+        """Per model output: its effective activation, its losses (with their families) and metrics."""
+        from modelaudit.infer.outputs import objective_outputs
+
+        return objective_outputs(self)
+
 
 def _ignored_stored(weight: Weight) -> bool:
     # Random layers save their seed generator's state; Keras's count_params() leaves it out.
@@ -152,56 +190,23 @@ def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], train
 
     for name, call_index in topological_order(graph):
         layer = by_name[name]
-        path = f"{prefix}/{name}" if prefix else name
         result = results.get(name)
         if result is None:
-            result = results[name] = LayerResult(path=path, layer=layer, depth=depth)
+            result = results[name] = LayerResult(path=f"{prefix}/{name}" if prefix else name, layer=layer, depth=depth)
         if layer.class_name == "InputLayer" and not layer.calls:
-            shape = _input_shape(layer)
-            if fed is not None and name in input_index and input_index[name] < len(fed):
-                outer = fed[input_index[name]]
-                if shape is None or (outer is not None and len(outer) == len(shape)):
-                    shape = _merge(shape, outer)
-            result.input_shapes.append([shape])
-            result.output_shapes.append([shape])
-            tensors[(name, 0, 0)] = shape
-            if layer.weights is not None:  # the file holds weights: an input's stored count is 0, not unknown
-                result.stored_params = sum(w.size for w in layer.weights if not _ignored_stored(w))
+            position = input_index.get(name)
+            is_fed = fed is not None and position is not None and position < len(fed)
+            _model_input(result, layer, fed[position] if is_fed else None, is_fed, tensors)
             continue
-        call = layer.calls[call_index] if call_index < len(layer.calls) else None
-        in_shapes = []
-        if call is not None:
-            for i, ref in enumerate(call.inputs):
-                shape = tensors.get((ref.layer, ref.call, ref.index))
-                rec = call.input_shapes[i] if i < len(call.input_shapes) else None
-                if shape is None:
-                    shape = rec
-                elif rec is not None and _conflict(rec, shape):
-                    result.recorded_mismatch.append(
-                        (f"input {i} of call {call_index} (from '{ref.layer}')", tuple(rec), tuple(shape))
-                    )
-                in_shapes.append(shape)
-            in_shapes = _data_inputs(layer, call, in_shapes)
-        if call_index == 0 and _build_shape(layer) is not None and in_shapes and not result.recorded_mismatch:
-            built = _build_shape(layer)
-            first = in_shapes[0] if len(in_shapes) == 1 else in_shapes
-            if is_shape(built) and is_shape(first) and _conflict(tuple(built), tuple(first)):
-                result.recorded_mismatch.append(("build input shape", tuple(built), tuple(first)))
-        _put(result.input_shapes, call_index, in_shapes)
-
+        in_shapes = _call_inputs(result, layer, call_index, tensors)
         if layer.submodel is not None:
             nested: list = []
             outs, _, totals = yield _walk(
-                layer.submodel, path, depth + 1, in_shapes, trainable and layer.trainable, nested
+                layer.submodel, result.path, depth + 1, in_shapes, trainable and layer.trainable, nested
             )
             if call_index == 0:
                 sub_rows[name] = nested
-                result.params, result.trainable_params, result.non_trainable_params = totals
-                stored = [r.stored_params for r in nested if r.layer.submodel is None and r.stored_params is not None]
-                result.stored_params = sum(stored) if layer.weights is not None or stored else None
-                macs = [r.macs for r in nested if r.layer.submodel is None]
-                result.macs = None if any(m is None for m in macs) else sum(macs)
-                result.expected_weights = []
+                _nested_totals(result, layer, nested, totals)
         else:
             outs = _layer_call(result, layer, call_index, in_shapes, trainable, recorded)
         # by call index: the walk reaches a shared layer's calls in dependency order, not call order
@@ -209,6 +214,64 @@ def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], train
         for i, shape in enumerate(outs):
             tensors[(name, call_index, i)] = shape
 
+    totals = _rows_in_file_order(graph, results, sub_rows, prefix, depth, trainable, rows)
+    outputs = [tensors.get((ref.layer, ref.call, ref.index)) for ref in graph.outputs]
+    inputs = [tensors.get((ref.layer, ref.call, ref.index)) for ref in graph.inputs]
+    return outputs, inputs, totals
+
+
+def _model_input(result: LayerResult, layer: Layer, outer, is_fed: bool, tensors: dict) -> None:
+    """An InputLayer: its configured shape, completed by the tensor a nested model is fed (`outer`)."""
+    shape = _input_shape(layer)
+    if is_fed and (shape is None or (outer is not None and len(outer) == len(shape))):
+        shape = _merge(shape, outer)
+    result.input_shapes.append([shape])
+    result.output_shapes.append([shape])
+    tensors[(layer.name, 0, 0)] = shape
+    if layer.weights is not None:  # the file holds weights: an input's stored count is 0, not unknown
+        result.stored_params = sum(w.size for w in layer.weights if not _ignored_stored(w))
+
+
+def _call_inputs(result: LayerResult, layer: Layer, call_index: int, tensors: dict) -> list:
+    """The shapes one call of a layer computes on: the propagated ones, else those the file records;
+    a recorded shape that disagrees is kept as a fact (MA104)."""
+    call = layer.calls[call_index] if call_index < len(layer.calls) else None
+    in_shapes = []
+    if call is not None:
+        for i, ref in enumerate(call.inputs):
+            shape = tensors.get((ref.layer, ref.call, ref.index))
+            rec = call.input_shapes[i] if i < len(call.input_shapes) else None
+            if shape is None:
+                shape = rec
+            elif rec is not None and _conflict(rec, shape):
+                result.recorded_mismatch.append(
+                    (f"input {i} of call {call_index} (from '{ref.layer}')", tuple(rec), tuple(shape))
+                )
+            in_shapes.append(shape)
+        in_shapes = _data_inputs(layer, call, in_shapes)
+    if call_index == 0 and _build_shape(layer) is not None and in_shapes and not result.recorded_mismatch:
+        built = _build_shape(layer)
+        first = in_shapes[0] if len(in_shapes) == 1 else in_shapes
+        if is_shape(built) and is_shape(first) and _conflict(tuple(built), tuple(first)):
+            result.recorded_mismatch.append(("build input shape", tuple(built), tuple(first)))
+    _put(result.input_shapes, call_index, in_shapes)
+    return in_shapes
+
+
+def _nested_totals(result: LayerResult, layer: Layer, nested: list, totals: tuple) -> None:
+    """A nested model's row: the totals of its layers (stored params and MACs of its leaves)."""
+    result.params, result.trainable_params, result.non_trainable_params = totals
+    stored = [r.stored_params for r in nested if r.layer.submodel is None and r.stored_params is not None]
+    result.stored_params = sum(stored) if layer.weights is not None or stored else None
+    macs = [r.macs for r in nested if r.layer.submodel is None]
+    result.macs = None if any(m is None for m in macs) else sum(macs)
+    result.expected_weights = []
+
+
+def _rows_in_file_order(graph: ModelGraph, results: dict, sub_rows: dict, prefix: str, depth: int,
+                        trainable: bool, rows: list) -> tuple:
+    """Append the rows of a (sub)model's layers in file order, nested rows after their model's row;
+    returns (total, trainable, non-trainable) params."""
     totals: list = [0, 0, 0]
     for layer in graph.layers:
         result = results.get(layer.name)
@@ -220,9 +283,7 @@ def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], train
         rows.extend(sub_rows.get(layer.name, []))
         totals = [add_known(t, n) for t, n in
                   zip(totals, (result.params, result.trainable_params, result.non_trainable_params))]
-    outputs = [tensors.get((ref.layer, ref.call, ref.index)) for ref in graph.outputs]
-    inputs = [tensors.get((ref.layer, ref.call, ref.index)) for ref in graph.inputs]
-    return outputs, inputs, tuple(totals)
+    return tuple(totals)
 
 
 def propagate_submodel(graph: ModelGraph, input_shapes: list) -> tuple[list, list[LayerResult]]:
@@ -480,5 +541,3 @@ def _conflict(recorded, computed) -> bool:
         return True
     return any(a is not None and b is not None and a != b for a, b in zip(recorded, computed))
 
-
-__all__ = ["Inferred", "LayerResult", "WeightIssue", "propagate", "compare_weights", "fmt_shape"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from modelaudit.formats.manifest import is_op
-from modelaudit.graph import Shape
+from modelaudit.graph import Shape, fmt_shape, size_of  # noqa: F401  (fmt_shape: the specs' messages)
 
 FAMILIES = (
     "core",
@@ -63,10 +63,7 @@ class WeightSpec:
 
     @property
     def size(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= int(d)
-        return n
+        return size_of(self.shape)
 
 
 class LayerSpec:
@@ -112,7 +109,12 @@ _loaded = False
 
 
 def register(*class_names: str) -> Callable[[type], type]:
+    """Register a spec under the Keras class names it computes; messages name the first, unless the
+    spec names itself (`name = ...` in its own body)."""
+
     def deco(cls: type) -> type:
+        if "name" not in cls.__dict__:
+            cls.name = class_names[0]
         instance = cls()
         for name in class_names:
             SPECS[name] = instance
@@ -205,12 +207,6 @@ def require_rank(shape: Shape, rank: int, layer: str) -> None:
         raise ShapeError(
             f"{layer} expects an input of rank {rank} (batch included), got rank {len(shape)} {fmt_shape(shape)}"
         )
-
-
-def fmt_shape(shape) -> str:
-    if shape is None:
-        return "?"
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
 
 
 def inner_layer(config: dict) -> tuple[str, dict]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from modelaudit.formats.json_config import POSITIONAL, TENSOR
+from modelaudit.graph import POSITIONAL, TENSOR
 from modelaudit.infer.applications import broadcast
 from modelaudit.infer.registry import CALL, EVERY_ARGUMENT, LayerSpec, ShapeError, fmt_shape
 

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Optional
 
-from modelaudit.infer.registry import fmt_shape
+from modelaudit.graph import fmt_shape
 from modelaudit.report.text import terminal_width, wrap
 from modelaudit.report.visible import visible
 
