@@ -100,6 +100,8 @@ def test_markdown_is_a_pull_request_comment_within_its_limit(review):
     md = result.stdout
     assert "| Total params |" in md and "#### Layers" in md
     assert "| ✏️ | `out` | Dense |" in md and "`units`: 10 → 1" in md and "| ➕ | `hidden` |" in md
+    chart = md.split("```mermaid", 1)[1]  # issue 19's chart of the changed layers' neighbourhood
+    assert '"hidden' in chart.replace("#", "") or "hidden" in chart
 
     sides = [diff_mod.load(p, settings_from(None)) for p in (review["base"].path, review["changed"].path)]
     short = render_markdown(diff_mod.compare(*sides), max_chars=1200)

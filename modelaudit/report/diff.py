@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from modelaudit.infer.registry import fmt_shape
+from modelaudit.graph import fmt_shape
 from modelaudit.report.visible import visible
 
 FORMATS = ("text", "json", "markdown")
@@ -142,6 +142,9 @@ def render_markdown(diff, max_chars: Optional[int] = None) -> str:
             continue
         out += lines
         used += cost
+    chart = "" if left else _chart(diff, limit - used)
+    if chart:
+        out += ["#### Changed layers and their neighbours", "", chart.rstrip("\n"), ""]
     if left:
         out += ["", f"{left:,} more rows not shown: run `modelaudit diff --format json` for the whole diff "
                     f"(a pull-request comment holds at most {(max_chars or MAX_CHARS):,} characters)"]
@@ -185,9 +188,6 @@ def _md_pieces(diff):
                       "#### Objective")
     yield from _table(_findings_header(), [_finding_row(f) for f in diff.introduced], "#### Findings introduced")
     yield from _table(_findings_header(), [_finding_row(f) for f in diff.resolved], "#### Findings resolved")
-    chart = neighbourhood_chart(diff.new.report.inferred, [c.path for c in diff.changed] + list(diff.added))
-    if chart:
-        yield ["#### Changed layers and their neighbours", "", chart.rstrip("\n"), ""]
 
 
 def _table(header: list[str], rows: list[str], title: str):
@@ -218,14 +218,19 @@ def _finding_row(f) -> str:
     return f"| {f.severity.value} | [{f.code}]({f.url}) {_code(f.name)} | {layer} | {_cell(f.message)} |"
 
 
-def neighbourhood_chart(inferred, layers: list[str]) -> Optional[str]:
-    """The hook for issue 19: a Mermaid flowchart of `layers` (the changed and added layer paths of
-    the new model) and their neighbours, from report/mermaid.py when it is there; None otherwise."""
-    if not layers or inferred is None:
-        return None
-    try:
-        from modelaudit.report import mermaid
-    except ImportError:
-        return None
-    draw = getattr(mermaid, "neighbourhood", None)
-    return draw(inferred, layers) if callable(draw) else None
+def _chart(diff, room: int) -> str:
+    """The Mermaid chart of the changed and added layers in the room the tables left (the heading's
+    cost kept aside); '' when there is none or it does not fit."""
+    marks = {c.path: "changed" for c in diff.changed}
+    marks.update({path: "added" for path in diff.added})
+    return neighbourhood_chart(diff.new.report.inferred, marks, room - 60)
+
+
+def neighbourhood_chart(inferred, marks: dict, max_chars: int) -> str:
+    """Issue 19's Mermaid flowchart (report/mermaid.py) of the marked layers of the new model (path ->
+    "changed" | "added") and their neighbours, at most `max_chars`; '' when nothing changed."""
+    if not marks or inferred is None or max_chars <= 0:
+        return ""
+    from modelaudit.report import mermaid
+
+    return mermaid.flowchart(inferred, focus=list(marks), marks=marks, max_chars=min(max_chars, mermaid.MAX_CHARS))
