@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Optional
 
-RULE_FAMILIES = ("integrity", "objective", "architecture", "security", "policy")
+RULE_FAMILIES = ("integrity", "objective", "architecture", "constraints", "security", "policy")
 DOCS_URL = "https://github.com/keras-modelaudit/modelaudit/blob/main/rules/{code}.md"
 UNREADABLE = "MA100"  # the finding a file that cannot be read gets (api.unreadable), not a rule's check()
 

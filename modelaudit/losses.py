@@ -81,6 +81,7 @@ AUTO_CROSSENTROPY = ("crossentropy", "ce")
 METRICS = {
     "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
+    "categorical_crossentropy", "sparse_categorical_crossentropy",  # as metrics: they read the labels too
 }
 METRIC_ALIASES = {"acc": "accuracy"}
 
@@ -231,6 +232,72 @@ def _written_metric(name: str) -> Optional[str]:
     return None
 
 
+# Every other name keras.metrics.get() resolves (Keras 3's keras/src/metrics/__init__.py, tf_keras's
+# metrics module, Keras 2's aliases), compared like the tables above: a name outside all of them is a
+# function of the user's, saved by its name.
+OTHER_METRIC_NAMES = frozenset(_key(n) for n in (
+    "auc", "binary_io_u", "binary_crossentropy", "categorical_hinge", "concordance_correlation",
+    "cosine_similarity", "f1_score", "f_beta_score", "false_negatives", "false_positives", "hinge", "io_u",
+    "kl_divergence", "log_cosh_error", "mae", "mape", "mean", "mean_absolute_error",
+    "mean_absolute_percentage_error", "mean_io_u", "mean_metric_wrapper", "mean_squared_error",
+    "mean_squared_logarithmic_error", "metric", "mse", "msle", "one_hot_io_u", "one_hot_mean_io_u",
+    "pearson_correlation", "poisson", "precision", "precision_at_recall", "r2_score", "recall",
+    "recall_at_precision", "root_mean_squared_error", "sensitivity_at_specificity", "specificity_at_sensitivity",
+    "squared_hinge", "sum", "true_negatives", "true_positives", "bce", "accuracy",
+    # tf_keras and Keras 2
+    "cosine_proximity", "cosine", "kullback_leibler_divergence", "kld", "log_cosh", "logcosh",
+    "mean_relative_error", "mean_tensor", "crossentropy", "ce",
+))
+OTHER_LOSS_NAMES = frozenset(_key(n) for n in ("cosine_proximity", "cosine") + AUTO_CROSSENTROPY)
+MAX_OBJECTIVE_ITEMS = 10_000  # bound on the walk over a compile config's losses and metrics
+
+
+def custom_by_name(objective) -> list:
+    """(kind "loss" or "metric", name) of every loss or metric a compile config saves as a bare name
+    that Keras does not define: a function of the user's, which Keras wrote by its name only."""
+    if objective is None:
+        return []
+    found: list = []
+    todo = [("metric", objective.weighted_metrics), ("metric", objective.metrics), ("loss", objective.loss)]
+    for _ in range(MAX_OBJECTIVE_ITEMS):
+        if not todo:
+            break
+        kind, item = todo.pop()
+        if isinstance(item, (list, tuple)):
+            todo.extend((kind, sub) for sub in reversed(item))
+        elif isinstance(item, dict) and not _is_serialized(item):
+            todo.extend((kind, sub) for sub in reversed(list(item.values())))
+        else:
+            name = _saved_name(item)
+            if name is not None and not _defined(kind, name) and (kind, name) not in found:
+                found.append((kind, name))
+    return found
+
+
+def _saved_name(item: Any) -> Optional[str]:
+    """The name a loss or metric is saved under when it is only a name: a string, a Keras 3
+    builtins 'function', a tf_keras MeanMetricWrapper's fn."""
+    if isinstance(item, str):
+        return item
+    if not isinstance(item, dict) or not _builtin(item):
+        return None
+    config = item.get("config")
+    if item.get("class_name") == "function":
+        return config if isinstance(config, str) else None
+    if item.get("class_name") == "MeanMetricWrapper" and isinstance(config, dict):
+        fn = config.get("fn")
+        fn = fn.get("config") if isinstance(fn, dict) and fn.get("class_name") == "function" else fn
+        return fn if isinstance(fn, str) else None
+    return None
+
+
+def _defined(kind: str, name: str) -> bool:
+    key = _key(name)
+    if key in _LOSS_LOOKUP or key in OTHER_LOSS_NAMES:
+        return True  # a loss function is a metric too
+    return kind == "metric" and (key in _METRIC_LOOKUP or key in OTHER_METRIC_NAMES)
+
+
 @dataclass
 class Assignment:
     """What compile gives each output: its losses (usually one) and its metrics."""
@@ -348,4 +415,5 @@ def _names(names: Sequence[str]) -> str:
     return ", ".join(f"'{n}'" for n in names)
 
 
-__all__ = ["LossFamily", "Loss", "Metric", "Assignment", "normalize_loss", "normalize_metric", "assign"]
+__all__ = ["LossFamily", "Loss", "Metric", "Assignment", "normalize_loss", "normalize_metric", "assign",
+           "custom_by_name"]

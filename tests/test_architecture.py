@@ -35,6 +35,7 @@ class Case:
     dialects: tuple = (K3, K2)
     config: Optional[dict] = None
     edit: Optional[Callable] = None  # config.json -> None, applied to the saved .keras file
+    severity: Optional[dict] = None  # {code: Severity} where the rule grades its findings
 
 
 def seq(*make, compile_with=None, name="model"):
@@ -179,22 +180,36 @@ def activated(dense_activation, *after, units=10):
     return seq(vector(), layers(lambda K: [K.layers.Dense(units, activation=dense_activation, name="dense")]), *after)
 
 
+# graded by harm (issue 17): a repeat that changes nothing is info, one that changes the function a
+# warning, an error when it makes the output
+INFO, WARNING, ERROR = ({"MA305": s} for s in (Severity.INFO, Severity.WARNING, Severity.ERROR))
+
 MA305 = [
     Case("MA305-relu-then-ReLU", activated("relu", layers(lambda K: [K.layers.ReLU(name="again")])),
-         {("MA305", "again")}),
+         {("MA305", "again")}, severity=INFO),
     Case("MA305-softmax-then-Softmax", activated("softmax", layers(lambda K: [K.layers.Softmax(name="again")])),
-         {("MA305", "again")}),
+         {("MA305", "again")}, severity=ERROR),
     Case("MA305-sigmoid-dropout-sigmoid", activated("sigmoid", layers(lambda K: [
-        K.layers.Dropout(0.1), K.layers.Activation("sigmoid", name="again")])), {("MA305", "again")}),
+        K.layers.Dropout(0.1), K.layers.Activation("sigmoid", name="again")])), {("MA305", "again")}, severity=ERROR),
     Case("MA305-activation-layers", activated(None, layers(lambda K: [K.layers.Activation("tanh", name="once"),
                                                                       K.layers.Activation("tanh", name="again")])),
-         {("MA305", "again")}),
+         {("MA305", "again")}, severity=ERROR),
+    Case("MA305-hidden-tanh-twice", activated("tanh", layers(lambda K: [
+        K.layers.Activation("tanh", name="again"), K.layers.Dense(1, name="head")])), {("MA305", "again")},
+         severity=WARNING),
     Case("MA305-relu-then-relu6", activated("relu", layers(lambda K: [K.layers.ReLU(6.0, name="clip")])), set()),
     Case("MA305-linear-then-relu", activated(None, layers(lambda K: [K.layers.ReLU(name="act")])), set()),
-    Case("MA305-relu-dense-relu", activated("relu", layers(lambda K: [K.layers.Dense(4, activation="relu")])), set()),
+    Case("MA305-relu-dense-relu", activated("relu", layers(lambda K: [K.layers.Dense(4, activation="relu",
+                                                                                    name="next")])), set()),
     Case("MA305-softmax-other-axis", seq(vector(12), layers(lambda K: [
         K.layers.Reshape((3, 4)), K.layers.Dense(4, activation="softmax", name="dense"),
         K.layers.Softmax(axis=1, name="over_rows")])), set()),
+    Case("MA305-clipping-twice", activated(None, layers(lambda K: [K.layers.ReLU(3.0, name="once"),
+                                                                   K.layers.ReLU(3.0, name="again")])),
+         {("MA305", "again")}, severity=INFO),
+    Case("MA305-leaky-twice", activated(None, layers(lambda K: [K.layers.LeakyReLU(0.2, name="once"),
+                                                                K.layers.LeakyReLU(0.2, name="again")])),
+         {("MA305", "again")}, severity=ERROR),
 ]
 
 
@@ -242,6 +257,12 @@ def dense_on_map(loss, *before):
                layers(lambda K: [K.layers.Dense(10, activation="softmax", name="out")]), compile_with=loss)
 
 
+def sequence(body, loss, steps=20):
+    """Input((steps, 8)) -> body(K) -> Dense(5, softmax) named 'out', compiled with `loss`."""
+    return seq(lambda K: [K.Input((steps, 8))], body,
+               layers(lambda K: [K.layers.Dense(5, activation="softmax", name="out")]), compile_with=loss)
+
+
 MA308 = [
     Case("MA308-dense-on-map-cce", dense_on_map("categorical_crossentropy"), {("MA308", "out")}),
     Case("MA308-dense-on-map-sparse", dense_on_map("sparse_categorical_crossentropy"), {("MA308", "out")}),
@@ -257,6 +278,27 @@ MA308 = [
          set()),
     Case("MA308-conv-head", seq(image(8), layers(lambda K: [
         K.layers.Conv2D(4, 1, activation="softmax", name="mask")]), compile_with="categorical_crossentropy"), set()),
+    # sequences (issue 17): the output's steps differ from the input's -> a missing Flatten / global pooling
+    Case("MA308-sequence-conv-pool", sequence(lambda K: [K.layers.Conv1D(16, 3, activation="relu"),
+                                                         K.layers.MaxPooling1D()], "categorical_crossentropy"),
+         {("MA308", "out")}),
+    Case("MA308-text-conv-no-pooling", seq(lambda K: [K.Input((100,))], layers(lambda K: [
+        K.layers.Embedding(1000, 16), K.layers.Conv1D(8, 5, activation="relu"),
+        K.layers.Dense(1, activation="sigmoid", name="out")]), compile_with="binary_crossentropy"),
+         {("MA308", "out")}),
+    Case("MA308-strided-conv-then-lstm-sequences", sequence(lambda K: [
+        K.layers.Conv1D(16, 3, strides=2, padding="same"), K.layers.LSTM(8, return_sequences=True)],
+        "sparse_categorical_crossentropy"), {("MA308", "out")}),
+    Case("MA308-lstm-tagger", sequence(lambda K: [K.layers.LSTM(8, return_sequences=True)],
+                                       "sparse_categorical_crossentropy"), set()),
+    Case("MA308-sequence-global-pooling", sequence(lambda K: [K.layers.Conv1D(16, 3, activation="relu"),
+                                                              K.layers.GlobalAveragePooling1D()],
+                                                   "categorical_crossentropy"), set()),
+    Case("MA308-sequence-regression", sequence(lambda K: [K.layers.Conv1D(16, 3, activation="relu")], "mse"),
+         set()),
+    Case("MA308-variable-length", seq(lambda K: [K.Input((None, 8))], layers(lambda K: [
+        K.layers.Conv1D(16, 3, activation="relu"), K.layers.Dense(5, activation="softmax", name="out")]),
+        compile_with="categorical_crossentropy"), set()),
 ]
 
 
@@ -406,6 +448,56 @@ MA313 = [
     Case("MA313-shared-layer", shared_twice, set()),
 ]
 
+# ---- MA314 constraint-as-regularizer -------------------------------------------------------------------
+
+def dense_with(**slots):
+    """A Dense named 'dense' with its regularizer / constraint arguments made from K: slots map an
+    argument to (module, class, kwargs), e.g. kernel_regularizer=("constraints", "MaxNorm", {"max_value": 3})."""
+    def make(K):
+        made = {key: getattr(getattr(K, module), cls)(**kwargs) for key, (module, cls, kwargs) in slots.items()}
+        return [K.layers.Dense(16, activation="relu", name="dense", **made), K.layers.Dense(1, name="head")]
+
+    return seq(vector(), make)
+
+
+def set_slot(layer: str, key: str, value, wrapped: bool = False):
+    """An edit of config.json: layer `layer` (or the layer it wraps) gets `key` = `value`, a slot Keras
+    itself refuses to build (a string name, or a constraint in an RNN's regularizer slot)."""
+    def edit(config):
+        for item in config["config"]["layers"]:
+            if item["config"].get("name") == layer:
+                target = item["config"]["layer"]["config"] if wrapped else item["config"]
+                target[key] = value
+
+    return edit
+
+
+NON_NEG = {"module": "keras.constraints", "class_name": "NonNeg", "config": {}, "registered_name": None}
+BI_LSTM = seq(lambda K: [K.Input((5, 8))], layers(lambda K: [K.layers.Bidirectional(K.layers.LSTM(4), name="bi"),
+                                                            K.layers.Dense(1, name="head")]))
+
+MA314 = [
+    Case("MA314-maxnorm-as-kernel-regularizer", dense_with(kernel_regularizer=("constraints", "MaxNorm", {"max_value": 3})),
+         {("MA314", "dense")}),
+    Case("MA314-nonneg-as-bias-regularizer", dense_with(bias_regularizer=("constraints", "NonNeg", {})),
+         {("MA314", "dense")}),
+    Case("MA314-unitnorm-as-activity-regularizer", dense_with(activity_regularizer=("constraints", "UnitNorm", {})),
+         {("MA314", "dense")}),
+    Case("MA314-l2-as-kernel-constraint", dense_with(kernel_constraint=("regularizers", "L2", {"l2": 0.01})),
+         {("MA314", "dense")}),
+    Case("MA314-l1l2-as-bias-constraint", dense_with(bias_constraint=("regularizers", "L1L2", {"l1": 0.01})),
+         {("MA314", "dense")}),
+    Case("MA314-by-name", dense_with(), {("MA314", "dense")}, dialects=(K3,),
+         edit=set_slot("dense", "kernel_constraint", "l2")),
+    Case("MA314-inside-bidirectional", BI_LSTM, {("MA314", "bi")}, dialects=(K3,),
+         edit=set_slot("bi", "recurrent_regularizer", NON_NEG, wrapped=True)),
+    Case("MA314-each-in-its-slot", dense_with(kernel_regularizer=("regularizers", "L2", {"l2": 1e-4}),
+                                              kernel_constraint=("constraints", "MaxNorm", {"max_value": 3})), set()),
+    Case("MA314-a-custom-class-of-that-name", dense_with(), set(), dialects=(K3,), edit=set_slot(
+        "dense", "kernel_regularizer", {**NON_NEG, "module": "acme.penalties", "registered_name": "acme>NonNeg"})),
+]
+
+
 # ---- edges across nested models ------------------------------------------------------------------------
 
 def conv_in_block_then_bn(K):
@@ -436,7 +528,8 @@ NESTED = [
     Case("nested-encoder-called-twice", siamese, set()),
 ]
 
-CASES = NESTED + MA301 + MA302 + MA303 + MA304 + MA305 + MA306 + MA307 + MA308 + MA309 + MA310 + MA311 + MA312 + MA313
+CASES = (NESTED + MA301 + MA302 + MA303 + MA304 + MA305 + MA306 + MA307 + MA308 + MA309 + MA310 + MA311 + MA312
+         + MA313 + MA314)
 PARAMS = [pytest.param(case, dialect, id=f"{case.id}[{dialect}]") for case in CASES for dialect in case.dialects]
 
 
@@ -478,6 +571,8 @@ def test_architecture_table(case: Case, dialect: str, tmp_path):
     fr = modelaudit.audit(path, case.config).files[0]
     assert fr.error is None and not fr.internal_errors, (fr.error, fr.internal_errors)
     assert architecture_findings(fr) == case.expect, "\n".join(f"{f.code} {f.layer}: {f.message}" for f in fr.findings)
+    for code, severity in (case.severity or {}).items():
+        assert {f.severity for f in fr.findings if f.code == code} == {severity}, code
 
 
 # ---- the messages carry the numbers that make the case ------------------------------------------------
@@ -513,6 +608,77 @@ def test_ma305_softmax_twice_says_how_flat_it_gets(tmp_path):
     assert "Dense 'dense' (activation='softmax') already applies softmax and Softmax 'again' applies it again" \
         in finding.message
     assert "with 10 classes no probability can exceed e/(e+9) = 23%" in finding.message
+
+
+def test_ma308_sequence_message_gives_both_step_counts(tmp_path):
+    import keras
+
+    build = sequence(lambda K: [K.layers.Conv1D(16, 3, activation="relu"), K.layers.MaxPooling1D()],
+                     "categorical_crossentropy")
+    model = build(keras)
+    steps, out = model.layers[-2].output.shape[1], model.layers[-1].output.shape  # Keras's own: 9 steps left
+    finding = _one(build, "MA308", tmp_path)
+    assert finding.message.startswith(
+        f"output 'out' is Dense 'out' applied to (None, {steps}, 16), a sequence of {steps} steps, not the 20 "
+        f"steps of the model's input (so not a per-step tagger)")
+    assert f"the model predicts {tuple(out)} (one prediction per step)" in finding.message
+    assert finding.fix.startswith("add a Flatten or GlobalAveragePooling1D before the Dense")
+
+
+def test_ma314_message_says_what_keras_does_instead(tmp_path):
+    finding = _one(dense_with(kernel_regularizer=("constraints", "MaxNorm", {"max_value": 3})), "MA314", tmp_path)
+    assert finding.severity is Severity.ERROR
+    assert finding.message.startswith("Dense 'dense' has the constraint MaxNorm as its kernel_regularizer: ")
+    assert finding.fix == "pass it as kernel_constraint=MaxNorm(...)"
+
+
+def keras_io_image_classification_from_scratch(K, image_size=(180, 180)):
+    """The model of https://keras.io/examples/vision/image_classification_from_scratch/ (make_model,
+    two classes), compiled as the example compiles it."""
+    L = K.layers
+    inputs = K.Input(shape=image_size + (3,))
+    x = L.Rescaling(1.0 / 255)(inputs)
+    x = L.Conv2D(128, 3, strides=2, padding="same")(x)
+    x = L.BatchNormalization()(x)
+    x = L.Activation("relu")(x)
+    previous_block_activation = x
+    for size in [256, 512, 728]:
+        x = L.Activation("relu")(x)
+        x = L.SeparableConv2D(size, 3, padding="same")(x)
+        x = L.BatchNormalization()(x)
+        x = L.Activation("relu")(x)
+        x = L.SeparableConv2D(size, 3, padding="same")(x)
+        x = L.BatchNormalization()(x)
+        x = L.MaxPooling2D(3, strides=2, padding="same")(x)
+        residual = L.Conv2D(size, 1, strides=2, padding="same")(previous_block_activation)
+        x = L.add([x, residual])
+        previous_block_activation = x
+    x = L.SeparableConv2D(1024, 3, padding="same")(x)
+    x = L.BatchNormalization()(x)
+    x = L.Activation("relu")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    x = L.Dropout(0.25)(x)
+    outputs = L.Dense(1, activation=None)(x)
+    model = K.Model(inputs, outputs)
+    model.compile(optimizer=K.optimizers.Adam(3e-4), loss=K.losses.BinaryCrossentropy(from_logits=True),
+                  metrics=[K.metrics.BinaryAccuracy(name="acc")])
+    return model
+
+
+def test_keras_io_image_classification_from_scratch_passes_quietly(tmp_path):
+    """Issue 17, item 6: the example's relu after the entry block's relu changes nothing: MA305 info,
+    and nothing at all above info from any rule."""
+    import keras
+
+    model = keras_io_image_classification_from_scratch(keras)
+    # Keras's own graph: the Activation layers fed straight by another Activation
+    repeated = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Activation)
+                and isinstance(layer.input._keras_history.operation, keras.layers.Activation)]
+    fr = modelaudit.audit(save(model, str(tmp_path), K3)).files[0]
+    assert fr.error is None and not fr.internal_errors
+    loud = [f for f in fr.findings if f.severity is not Severity.INFO]
+    assert not loud, "\n".join(f"{f.code} {f.layer}: {f.message}" for f in loud)
+    assert len(repeated) == 1 and [f.layer for f in fr.findings if f.code == "MA305"] == repeated
 
 
 def test_ma310_zero_rate_is_info(tmp_path):

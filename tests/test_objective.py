@@ -320,7 +320,84 @@ def nested() -> list[Case]:
     ]
 
 
-CASES = mistakes() + single_unit() + structure() + correct() + unknown_never_fires() + nested()
+def regression(activation: Optional[str], how: str = "dense", units: int = 1):
+    """A small regressor whose output activation is set `how` (as in classifier); the output is 'out'."""
+    return classifier(units, activation, how)
+
+
+ADAPTIVE = ["Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Adagrad", "Lion", "Ftrl"]
+
+
+def benchmark_rules() -> list[Case]:
+    """Issue 17: what published buggy Keras programs showed the rules still missed (MA213 per optimizer,
+    MA214, MA215, MA216), each with the fixed model next to it."""
+    cases = [Case(f"MA213-{name}-0.1", with_optimizer(obj(f"optimizers.{name}", learning_rate=0.1)),
+                  {("MA213", None)}, dialects=(K3,)) for name in ADAPTIVE]
+    cases += [
+        Case("MA213-adam-0.1-tf-keras", with_optimizer(obj("optimizers.Adam", learning_rate=0.1)), {("MA213", None)},
+             dialects=(K2,)),
+        Case("MA213-adam-0.01-is-fine", with_optimizer(obj("optimizers.Adam", learning_rate=0.01)), set()),
+        Case("MA213-adadelta-1.0-is-fine", with_optimizer(obj("optimizers.Adadelta", learning_rate=1.0)), set()),
+        Case("MA213-per-optimizer-configured", with_optimizer(obj("optimizers.Adam", learning_rate=0.1)), set(),
+             config={"rules": {"MA213": {"optimizer-max-lr": {"adam": 0.5}}}}),
+        Case("MA213-per-optimizer-configured-lower", with_optimizer(obj("optimizers.SGD", learning_rate=0.05)),
+             {("MA213", None)}, config={"rules": {"MA213": {"optimizer-max-lr": {"SGD": 0.02}}}}),
+    ]
+    # MA214: a ReLU output under a regression loss, however the relu is set
+    for how in HOWS:
+        cases.append(Case(f"MA214-{how}-mse", compiled(regression("relu", how), "mse"), {("MA214", "out")}))
+    cases += [
+        Case("MA214-relu6-huber", compiled(regression("relu6"), obj("losses.Huber")), {("MA214", "out")}),
+        Case("MA214-ReLU-layer-msle", compiled(lambda K: [K.Input((8,)), K.layers.Dense(1, name="lin"),
+                                                          K.layers.ReLU(name="out")], "msle"), {("MA214", "out")}),
+        Case("MA214-leaky-ReLU-is-fine", compiled(lambda K: [K.Input((8,)), K.layers.Dense(1, name="lin"),
+                                                             K.layers.ReLU(negative_slope=0.1, name="out")], "mse"),
+             set()),
+        Case("MA214-softplus-is-fine", compiled(regression("softplus"), "mse"), set(), clean=True),
+        Case("MA214-relu-with-poisson-is-fine", compiled(regression("relu"), "poisson"), set()),
+    ]
+    # MA215: accuracy on a regression output
+    for metric in ["accuracy", "acc", "binary_accuracy", obj("metrics.BinaryAccuracy")]:
+        cases.append(Case(f"MA215-mse-{_label(metric)}", compiled(regression(None), "mse", [metric]),
+                          {("MA215", "out")}))
+    cases += [
+        Case("MA215-three-outputs-categorical-accuracy", compiled(regression(None, units=3), "mae",
+                                                                  ["categorical_accuracy"]), {("MA215", "out")}),
+        Case("MA215-regression-metrics-are-fine", compiled(regression(None), "mse",
+                                                           ["mae", obj("metrics.RootMeanSquaredError")]), set(),
+             clean=True),
+        Case("MA215-accuracy-on-the-classifier-head-only", functional(two_heads, {
+            "kind": "sparse_categorical_crossentropy", "score": "mse"}, {"kind": ["accuracy"], "score": ["mae"]}),
+             set(), clean=True),
+        Case("MA215-accuracy-on-the-regression-head", functional(two_heads, {
+            "kind": "sparse_categorical_crossentropy", "score": "mse"}, {"kind": ["accuracy"], "score": ["accuracy"]}),
+             {("MA215", "score")}),
+    ]
+    # MA216: the loss and a metric read the labels differently
+    sparse_metrics = ["sparse_categorical_accuracy", obj("metrics.SparseTopKCategoricalAccuracy", k=2),
+                      obj("metrics.SparseCategoricalCrossentropy")]
+    one_hot_metrics = ["categorical_accuracy", obj("metrics.TopKCategoricalAccuracy", k=2),
+                       obj("metrics.CategoricalCrossentropy")]
+    for metric in one_hot_metrics:
+        cases.append(Case(f"MA216-sparse-loss-{_label(metric)}",
+                          compiled(classifier(10, "softmax"), "sparse_categorical_crossentropy", [metric]),
+                          {("MA216", "out")}))
+    for metric in sparse_metrics:
+        cases.append(Case(f"MA216-one-hot-loss-{_label(metric)}",
+                          compiled(classifier(10, "softmax"), "categorical_crossentropy", [metric]),
+                          {("MA216", "out")}))
+    cases += [
+        Case("MA216-sparse-object-loss-one-hot-metric", compiled(classifier(10, None), obj(
+            "losses.SparseCategoricalCrossentropy", from_logits=True), ["categorical_accuracy"]), {("MA216", "out")}),
+        Case("MA216-sparse-matching-metrics", compiled(classifier(10, "softmax"), "sparse_categorical_crossentropy",
+                                                       sparse_metrics), set(), clean=True),
+        Case("MA216-one-hot-matching-metrics", compiled(classifier(10, "softmax"), "categorical_crossentropy",
+                                                        one_hot_metrics), set(), clean=True),
+    ]
+    return cases
+
+
+CASES = mistakes() + single_unit() + structure() + correct() + unknown_never_fires() + nested() + benchmark_rules()
 PARAMS = [pytest.param(case, dialect, id=f"{case.id}[{dialect}]") for case in CASES for dialect in case.dialects]
 
 
@@ -524,3 +601,79 @@ def test_effective_output_activation_per_output(tmp_path):
     assert got == [("kind_drop", "softmax", "kind", 4), ("head", "sigmoid", "head/tags", 3),
                    ("score", "linear", "score", 1), ("odd", None, None, None)]
     assert "MyNoise 'odd'" in outs[3].why_unknown
+
+
+def test_learning_rate_bounds_follow_keras_defaults():
+    """MA213's table against Keras's own optimizers: each default is what Keras 3 constructs, and an
+    adaptive optimizer's bound is 10x it (Adadelta: the paper's 1.0, as its docstring advises)."""
+    import keras
+
+    from modelaudit.checks.objective import DEFAULT_LEARNING_RATES, LearningRateOutOfRange
+
+    rule = LearningRateOutOfRange()
+    classes = {name.lower(): getattr(keras.optimizers, name) for name in dir(keras.optimizers)}
+    for name, default in DEFAULT_LEARNING_RATES.items():
+        assert float(classes[name]().learning_rate) == pytest.approx(default), name
+        expected = 0.1 if name == "sgd" else 1.0 if name == "adadelta" else 10 * default
+        assert rule.max_lr(classes[name].__name__)[0] == pytest.approx(expected), name
+    assert rule.max_lr("MyOptimizer")[0] == 0.1
+    assert LearningRateOutOfRange(optimizer_max_lr={"Adam": 1}).max_lr("adam") == (1.0, "configured")
+    from modelaudit.errors import ConfigError
+
+    for bad in ({"optimizer_max_lr": {"Adam": "fast"}}, {"optimizer_max_lr": {"Adam": -1}}):
+        with pytest.raises(ConfigError, match="MA213"):
+            LearningRateOutOfRange(**bad)
+
+
+def dice_coef(y_true, y_pred):
+    return y_pred
+
+
+def dice_coef_loss(y_true, y_pred):
+    return -y_pred
+
+
+@pytest.fixture(scope="module")
+def custom_objective_files(tmp_path_factory):
+    """One model compiled with a custom loss and metric function, saved by Keras 3 (.keras and legacy
+    .h5) and by tf_keras (.h5): each writes the functions by their bare names."""
+    import keras
+    import tf_keras
+
+    folder = tmp_path_factory.mktemp("custom_objective")
+    files = {}
+    for K, fmt in ((keras, "keras"), (keras, "h5"), (tf_keras, "h5")):
+        model = K.Sequential([K.Input((8,)), K.layers.Dense(1, activation="sigmoid", name="out")])
+        model.compile(optimizer="adam", loss=dice_coef_loss, metrics=[dice_coef, "accuracy"])
+        path = str(folder / f"{K.__name__}.{fmt}")
+        model.save(path, **({"save_format": "h5"} if K is tf_keras else {}))
+        files[f"{K.__name__}-{fmt}"] = path
+    return files
+
+
+@pytest.mark.parametrize("which", ["keras-keras", "keras-h5", "tf_keras-h5"])
+def test_custom_loss_and_metric_by_name_are_ma407(custom_objective_files, which):
+    """Item 8 of issue 17: a loss or metric Keras does not define, saved by name, is MA407 info (the
+    objective rules cannot check it), not silence; the Keras metric beside it is not."""
+    report = modelaudit.audit(custom_objective_files[which])
+    found = [f for f in report.findings if f.code == "MA407"]
+    named = {f.message.split("'")[1] for f in found}
+    assert named == {dice_coef_loss.__name__, dice_coef.__name__}, [f.message for f in found]
+    assert all(f.severity.value == "info" and f.layer is None for f in found)
+    assert any("the loss 'dice_coef_loss', which is not a Keras loss" in f.message for f in found)
+    assert not [f for f in report.findings if f.severity.value != "info"], [f.message for f in report.findings]
+
+
+def test_keras_loss_and_metric_names_are_not_custom():
+    """Every name Keras 3's own get() resolves is known (keras.losses / keras.metrics ALL_OBJECTS_DICT)."""
+    from keras.src import losses as keras_losses
+    from keras.src import metrics as keras_metrics
+
+    from modelaudit.graph import Objective
+    from modelaudit.losses import custom_by_name
+
+    loss_names = [n for n in keras_losses.ALL_OBJECTS_DICT if n not in ("Loss", "LossFunctionWrapper")]
+    metric_names = list(keras_metrics.ALL_OBJECTS_DICT)
+    assert custom_by_name(Objective(loss=loss_names, metrics=metric_names)) == []
+    assert custom_by_name(Objective(loss="my_loss", metrics=["acc", "my_metric"])) == [
+        ("loss", "my_loss"), ("metric", "my_metric")]

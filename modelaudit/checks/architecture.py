@@ -482,7 +482,8 @@ class DoubleActivation(Rule):
     code = "MA305"
     name = "double-activation"
     severity = Severity.WARNING
-    summary = "The same activation applied twice in a row"
+    summary = ("The same activation applied twice in a row: info when the repeat changes nothing (relu), an "
+               "error at the output")
 
     def check(self, model) -> Iterator[Finding]:
         w = wiring(model)
@@ -499,7 +500,13 @@ class DoubleActivation(Rule):
             before = _upstream(w, node, passing, linear_activation=True)
             if before is None or _activation_applied(before) != second:
                 continue
-            yield self.finding(node.path, _double_message(before, node, second), fix="keep one of the two")
+            # graded by harm: a repeat that changes nothing costs a pass; one that changes the function
+            # distorts what the next layer sees, and at the output what the loss and the user see
+            if _idempotent(second):
+                severity = Severity.INFO
+            else:
+                severity = Severity.ERROR if _feeds_output(w, node) else Severity.WARNING
+            yield self.finding(node.path, _double_message(before, node, second), severity, fix="keep one of the two")
 
 
 @register
@@ -597,7 +604,22 @@ class ClassifierOutputRank(Rule):
             if node is None or node.cls != "Dense":
                 continue
             shape, out = node.input_shape(), node.output_shape()
-            if shape is None or len(shape) < 4:
+            if shape is None or out is None or len(shape) < 3:
+                continue
+            if len(shape) == 3:
+                # a sequence: per-step tagging keeps the input's steps; other steps mean a missing pooling
+                steps, given = out[1], _input_steps(model)
+                if steps is None or given is None or steps in given:
+                    continue
+                yield self.finding(
+                    node.path,
+                    f"output '{name}' is Dense '{node.path}' applied to {fmt_shape(shape)}, a sequence of {steps} "
+                    f"steps, not the {_or(given)} steps of the model's input (so not a per-step tagger): a Dense "
+                    f"acts on the last axis only, so the model predicts {fmt_shape(out)} (one prediction per step) "
+                    f"while {losses[0].described} scores one per sample",
+                    fix="add a Flatten or GlobalAveragePooling1D before the Dense (or return_sequences=False on "
+                    "the last recurrent layer)",
+                )
                 continue
             yield self.finding(
                 node.path,
@@ -607,6 +629,24 @@ class ClassifierOutputRank(Rule):
                 "sample",
                 fix=f"add a Flatten or GlobalAveragePooling{len(shape) - 2}D before the Dense",
             )
+
+
+def _input_steps(model) -> Optional[set]:
+    """The step counts (axis 1) of the model's inputs; None when one is unknown or an input has no steps."""
+    rows = {row.path: row for row in model.rows}
+    steps = set()
+    for ref in model.graph.inputs:
+        row = rows.get(ref.layer)
+        shapes = row.output_shapes[0] if row is not None and row.output_shapes else []
+        shape = _shape(shapes[0]) if shapes else None
+        if shape is None or len(shape) < 2 or shape[1] is None:
+            return None
+        steps.add(shape[1])
+    return steps or None
+
+
+def _or(steps: set) -> str:
+    return " or ".join(str(s) for s in sorted(steps))
 
 
 @register
@@ -952,6 +992,27 @@ def _activation_applied(node: Node):
         alpha = _number(cfg.get("alpha", 1.0))
         return ("elu", None) if alpha == 1.0 else ("elu", alpha)
     return None
+
+
+def _idempotent(act) -> bool:
+    """relu, relu6 and a plain clipping relu (no negative slope) give the same values applied twice."""
+    name, params = act
+    if name == "relu6":
+        return True
+    return name == "relu" and (params is None or not params[1])
+
+
+def _feeds_output(w: Wiring, node: Node) -> bool:
+    """The node is a model output, or reaches one only through layers that keep its values (Dropout ...)."""
+    current = node
+    for _ in range(MAX_WALK):
+        if w.is_output(current):
+            return True
+        users = w.users(current)
+        if len(users) != 1 or users[0][0].cls not in DROPOUT_LAYERS | SHAPE_LAYERS:
+            return False
+        current = users[0][0]
+    return False
 
 
 def _axes_of(node: Node, axis):

@@ -382,27 +382,58 @@ class HingeLossOnProbabilities(Rule):
                     )
 
 
+# Each optimizer's default learning rate in Keras 3 (keras/src/optimizers/*.py; tf_keras agrees but
+# for Lion, 1e-4). An adaptive optimizer diverges far below SGD's range: its bound is 10x its default.
+DEFAULT_LEARNING_RATES = {
+    "adam": 0.001, "adamw": 0.001, "adamax": 0.001, "nadam": 0.001, "rmsprop": 0.001, "adagrad": 0.001,
+    "adadelta": 0.001, "adafactor": 0.001, "ftrl": 0.001, "lion": 0.001, "lamb": 0.001, "muon": 0.001,
+    "schedulefreeadamw": 0.0025, "sgd": 0.01,
+}
+# Keras's Adadelta docstring: "to match the exact form in the original paper, use 1.0".
+DOCUMENTED_MAX_LR = {"adadelta": 1.0}
+SCALED_OPTIMIZERS = frozenset(DEFAULT_LEARNING_RATES) - {"sgd"}  # SGD keeps max_lr
+
+
 @register
 class LearningRateOutOfRange(Rule):
     code = "MA213"
     name = "learning-rate-out-of-range"
     severity = Severity.WARNING
-    summary = "A constant learning rate above 0.1 or below 1e-7 (range configurable)"
-    options = {"min_lr": 1e-7, "max_lr": 0.1}
+    summary = ("A constant learning rate more than 10x above an adaptive optimizer's Keras default (SGD: above "
+               "0.1), or below 1e-7 (configurable)")
+    options = {"min_lr": 1e-7, "max_lr": 0.1, "optimizer_max_lr": {}}
 
     def __init__(self, **options):
         super().__init__(**options)
+        for key in ("min_lr", "max_lr"):
+            self.opts[key] = self._rate(key, self.opts[key])
+        per = self.opts["optimizer_max_lr"]
+        if not isinstance(per, dict):
+            self._refuse(f"option optimizer_max_lr must be a table of optimizer name -> rate, not {per!r}")
+        self.opts["optimizer_max_lr"] = {str(k).lower(): self._rate(f"optimizer_max_lr.{k}", v) for k, v in per.items()}
+        if self.opts["min_lr"] > self.opts["max_lr"]:
+            self._refuse(f"min_lr {self.opts['min_lr']:g} is above max_lr {self.opts['max_lr']:g}")
+
+    def _refuse(self, what: str):
         from modelaudit.errors import ConfigError
 
-        for key in self.options:
-            value = self.opts[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ConfigError(f"rule {self.code} ({self.name}): option {key} must be a non-negative number, "
-                                  f"not {value!r}")
-            self.opts[key] = float(value)
-        if self.opts["min_lr"] > self.opts["max_lr"]:
-            raise ConfigError(f"rule {self.code} ({self.name}): min_lr {self.opts['min_lr']:g} is above "
-                              f"max_lr {self.opts['max_lr']:g}")
+        raise ConfigError(f"rule {self.code} ({self.name}): {what}")
+
+    def _rate(self, key: str, value) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            self._refuse(f"option {key} must be a non-negative number, not {value!r}")
+        return float(value)
+
+    def max_lr(self, optimizer: Optional[str]) -> tuple[float, str]:
+        """(the upper bound for this optimizer, where it comes from) for messages."""
+        key = (optimizer or "").lower()
+        if key in self.opts["optimizer_max_lr"]:
+            return self.opts["optimizer_max_lr"][key], "configured"
+        if key in DOCUMENTED_MAX_LR:
+            return DOCUMENTED_MAX_LR[key], "the original paper's rate, as Keras documents"
+        if key in SCALED_OPTIMIZERS:
+            return 10 * DEFAULT_LEARNING_RATES[key], f"10x its Keras default of {DEFAULT_LEARNING_RATES[key]:g}"
+        return self.opts["max_lr"], "max_lr"
 
     def check(self, model) -> Iterator[Finding]:
         objective = model.graph.objective
@@ -412,31 +443,150 @@ class LearningRateOutOfRange(Rule):
         # A schedule (a dict) is not a constant; a learning rate is a number, not a bool.
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr):
             return
-        low, high = self.opts["min_lr"], self.opts["max_lr"]
+        low = self.opts["min_lr"]
+        high, why = self.max_lr(objective.optimizer)
         opt = objective.optimizer or "the optimizer"
+        default = DEFAULT_LEARNING_RATES.get((objective.optimizer or "").lower())
+        suggested = f"{opt}'s Keras default is {default:g}" if default else "Adam's default is 0.001"
         # Keras stores the rate as float32: 0.1 reads back as 0.10000000149, which is not above 0.1.
         tolerance = 1e-6
         if lr > high * (1 + tolerance):
             yield self.finding(
                 None,
-                f"{opt} has a constant learning rate of {lr:.3g}, above {high:g}: the updates overshoot and "
-                "training is likely to diverge (loss going to NaN)",
-                fix=f"use a rate between {low:g} and {high:g} (Adam's default is 0.001), or a schedule",
+                f"{opt} has a constant learning rate of {lr:.3g}, above {high:g} ({why}): the updates overshoot "
+                "and training is likely to diverge (loss going to NaN)",
+                fix=f"use a rate between {low:g} and {high:g} ({suggested}), or a schedule",
             )
         elif lr <= 0:
             yield self.finding(
                 None,
                 f"{opt} has a learning rate of {lr:g}: the weights "
                 f"{'never move' if lr == 0 else 'move against the gradient'}",
-                fix="use a positive rate such as 0.001",
+                fix=f"use a positive rate ({suggested})",
             )
         elif lr < low * (1 - tolerance):
             yield self.finding(
                 None,
                 f"{opt} has a constant learning rate of {lr:.3g}, below {low:g}: the weights barely move and "
                 "training stalls",
-                fix=f"use a rate between {low:g} and {high:g} (Adam's default is 0.001)",
+                fix=f"use a rate between {low:g} and {high:g} ({suggested})",
             )
 
 
-__all__ = ["ObjectiveOutput", "objective_outputs"]
+# Output activations that cannot go negative and pass no gradient below 0: a unit pushed there is dead.
+DEAD_BELOW_ZERO = ("relu", "relu6")
+# Metrics named for classification: on a regression output Keras still computes them, on rounded values.
+ACCURACY_METRICS = ("accuracy", "binary_accuracy", "categorical_accuracy")
+# Metrics that read one-hot labels, and those that read integer labels (keras.metrics).
+ONE_HOT_METRICS = ("categorical_accuracy", "top_k_categorical_accuracy", "categorical_crossentropy")
+SPARSE_METRICS = ("sparse_categorical_accuracy", "sparse_top_k_categorical_accuracy", "sparse_categorical_crossentropy")
+
+
+def _layer_config(model, path: Optional[str]) -> dict:
+    row = next((r for r in model.rows if r.path == path), None) if path else None
+    cfg = row.layer.config if row is not None else None
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def _leaks_below_zero(cls: Optional[str], cfg: dict) -> bool:
+    """A ReLU layer with a negative slope or a threshold is leaky: its units do not die at 0."""
+    if cls != "ReLU":
+        return False
+    slope, threshold = cfg.get("negative_slope"), cfg.get("threshold")
+    return any(isinstance(v, (int, float)) and not isinstance(v, bool) and v != 0 for v in (slope, threshold))
+
+
+@register
+class ReluRegressionOutput(Rule):
+    code = "MA214"
+    name = "relu-regression-output"
+    severity = Severity.WARNING
+    summary = "A ReLU output trained with a regression loss: a unit that goes below 0 is dead for good"
+
+    def check(self, model) -> Iterator[Finding]:
+        for o in model.objective_outputs:
+            if o.activation not in DEAD_BELOW_ZERO:
+                continue
+            if _leaks_below_zero(o.out.set_by_class, _layer_config(model, o.out.set_by)):
+                continue
+            loss = next((l for l in o.losses if l.family is LossFamily.REGRESSION), None)
+            if loss is None:
+                continue
+            yield self.finding(
+                o.layer,
+                f"output '{o.name}' applies {o.activation} (set by {o.where}) and is trained with "
+                f"{loss.described}, a regression loss: an output unit whose input goes below 0 predicts 0 with "
+                "zero gradient, so once it is pushed there it never recovers and predicts 0 for every sample",
+                fix="use a linear output (no activation), or softplus if the target is always positive",
+            )
+
+
+@register
+class AccuracyOnRegression(Rule):
+    code = "MA215"
+    name = "accuracy-on-regression"
+    severity = Severity.WARNING
+    summary = "An accuracy metric on an output trained with a regression loss: a meaningless number"
+
+    def check(self, model) -> Iterator[Finding]:
+        for o in model.objective_outputs:
+            if not o.losses or not all(l.family is LossFamily.REGRESSION for l in o.losses):
+                continue
+            for metric in o.metrics:
+                if metric.name not in ACCURACY_METRICS:
+                    continue
+                yield self.finding(
+                    o.layer,
+                    f"output '{o.name}' is trained with {o.losses[0].described}, a regression loss, but reports "
+                    f"{metric.written} as a metric: {_accuracy_meaning(metric.name, o.out.units)}, which says "
+                    "nothing about how close the predictions are",
+                    fix="report a regression metric instead: 'mae', 'mse' or keras.metrics.RootMeanSquaredError()",
+                )
+
+
+def _accuracy_meaning(name: str, units: Optional[int]) -> str:
+    if name == "binary_accuracy" or (name == "accuracy" and units == 1):
+        return "Keras computes it as binary_accuracy, the share of predictions that, thresholded at 0.5, equal the target exactly"
+    return ("Keras computes it as categorical_accuracy, whether the largest predicted value sits where the "
+            "largest target value does")
+
+
+@register
+class LabelEncodingMismatch(Rule):
+    code = "MA216"
+    name = "label-encoding-mismatch"
+    severity = Severity.ERROR
+    summary = "The loss and a metric of one output expect different label encodings (integer vs one-hot)"
+
+    def check(self, model) -> Iterator[Finding]:
+        for o in model.objective_outputs:
+            for loss in o.losses:
+                if loss.auto or not loss.family.is_categorical:
+                    continue  # Keras 3's "crossentropy" picks the encoding from the labels
+                sparse = loss.family is LossFamily.SPARSE_CE
+                wrong = ONE_HOT_METRICS if sparse else SPARSE_METRICS
+                for metric in o.metrics:
+                    if metric.name in wrong:
+                        yield self.finding(o.layer, _encoding_message(o, loss, metric, sparse),
+                                           fix=_encoding_fix(loss, metric, sparse))
+                break  # one loss decides the labels
+
+
+def _encoding_message(o: ObjectiveOutput, loss: Loss, metric, sparse: bool) -> str:
+    if sparse:
+        expects = (f"{loss.described} reads integer class labels, one per sample, but {metric.written} reads "
+                   "one-hot labels, one column per class")
+    else:
+        expects = (f"{loss.described} reads one-hot labels, one column per class, but {metric.written} reads "
+                   "integer class labels")
+    return (f"output '{o.name}': {expects}: the same labels cannot be both, so one of the two reads them wrongly "
+            "(or fit() fails on their shape) and reports nonsense")
+
+
+def _encoding_fix(loss: Loss, metric, sparse: bool) -> str:
+    if sparse:
+        twin = metric.name.replace("categorical", "sparse_categorical", 1) if metric.name.startswith("categorical") \
+            else "sparse_" + metric.name
+        return f"with integer labels use {twin} (or 'accuracy', which Keras matches to the labels)"
+    twin = metric.name.replace("sparse_", "", 1)
+    return f"with one-hot labels use {twin} (or 'accuracy', which Keras matches to the labels)"
