@@ -580,7 +580,8 @@ class ClassifierOutputRank(Rule):
     code = "MA308"
     name = "classifier-output-rank"
     severity = Severity.WARNING
-    summary = "A classifier's output Dense runs on a map that still has spatial axes"
+    summary = ("A classifier's output Dense runs on a map that still has spatial axes, or on a sequence whose "
+               "steps differ from the input's")
 
     def check(self, model) -> Iterator[Finding]:
         graph = model.graph
