@@ -117,8 +117,9 @@ class _Diagram:
         room -= sum(len(line) + 1 for line in frame) + 40
         if room < 200:
             return []
-        chart = mermaid.flowchart(self.fr.inferred, marks=mermaid.severity_marks(self.fr.findings),
-                                  max_chars=min(mermaid.MAX_CHARS, room))
+        findings = self.fr.findings
+        chart = mermaid.flowchart(self.fr.inferred, mermaid.finding_focus(findings),
+                                  marks=mermaid.severity_marks(findings), max_chars=min(mermaid.MAX_CHARS, room))
         if not chart:
             return []
         what = "the neighbourhood of each finding" if "more layers not drawn" in chart else "the whole model"

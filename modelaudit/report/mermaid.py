@@ -43,13 +43,13 @@ def label(text, limit: int = LABEL_CHARS) -> str:
 
 
 def flowchart(inferred, focus: Optional[Iterable[str]] = None, *, marks: Optional[Mapping[str, str]] = None,
-              max_chars: int = MAX_CHARS, radius: int = 2) -> str:
+              max_chars: int = MAX_CHARS, radius: int = 2, whole_if_small: bool = True) -> str:
     """A fenced ```mermaid block of `inferred`'s (infer.propagate.Inferred) layer graph, '' when
     nothing fits in `max_chars` or there is nothing to draw.
 
-    `focus`: layer paths (nested models joined with "/") whose neighbourhoods to draw — the layers up
-    to `radius` connections away, fewer when the chart would not fit; None: the whole model when it
-    is small (SMALL layers) and fits, else the neighbourhoods of the layers in `marks`.
+    The whole model when it is small (SMALL layers), fits and `whole_if_small`; else the
+    neighbourhoods of the layers in `focus` (layer paths, nested models joined with "/"; None: the
+    layers in `marks`): the layers up to `radius` connections away, fewer when the chart would not fit.
     `marks`: layer path -> a key of STYLES ("error", "warning", "info", "changed", "added",
     "removed"), the box's colour."""
     if inferred.graph.opaque:
@@ -57,13 +57,11 @@ def flowchart(inferred, focus: Optional[Iterable[str]] = None, *, marks: Optiona
     marks = dict(marks or {})
     scopes = drawing.scopes(inferred)
     total = sum(len(s.nodes) for s in scopes)
-    if focus is None:
-        if total <= SMALL:
-            chart = _chart(scopes, None, marks)
-            if len(chart) <= max_chars:
-                return chart
-        focus = marks.keys()
-    wanted = _locate(scopes, set(focus))
+    if whole_if_small and total <= SMALL:
+        chart = _chart(scopes, None, marks)
+        if len(chart) <= max_chars:
+            return chart
+    wanted = _locate(scopes, set(marks if focus is None else focus))
     if not wanted:
         return ""
     for r in range(max(radius, 0), -1, -1):
@@ -147,6 +145,13 @@ def _chart(scopes: list, picked: Optional[set], marks: dict, left_out: int = 0) 
 def _box(node) -> str:
     params = "? params" if node.params is None else f"{count(node.params)} params"
     return f"{label(node.name)}<br/>{label(node.class_name)} · {label(node.shape)} · {label(params)}"
+
+
+def finding_focus(findings) -> set:
+    """The layers to draw the neighbourhoods of: those with an error or a warning, else those with
+    any finding (a model with info findings only)."""
+    own, _ = drawing.worst_by_path(findings)
+    return {path for path, severity in own.items() if severity != "info"} or set(own)
 
 
 def severity_marks(findings) -> dict:
