@@ -5,15 +5,7 @@ All keep their input's shape (compute_output_shape returns input_shape). Only PR
 
 from __future__ import annotations
 
-from modelaudit.infer.registry import (
-    LayerSpec,
-    ShapeError,
-    WeightSpec,
-    fmt_shape,
-    prod,
-    register,
-    single_input,
-)
+from modelaudit.infer.registry import LayerSpec, ShapeError, WeightSpec, fmt_shape, prod, register, single_input
 
 
 @register("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax")

@@ -8,27 +8,11 @@ from __future__ import annotations
 
 from typing import Optional
 
-from modelaudit.infer.geometry import (  # noqa: F401  (data_format ... split_channels: read from here too)
-    Geometry,
-    conv_geometry,
-    data_format,
-    join_channels,
-    spatial_input,
-    split_channels,
-    transpose_length,
-)
-from modelaudit.infer.registry import (
-    LayerSpec,
-    ShapeError,
-    WeightSpec,
-    as_tuple,
-    fmt_shape,
-    prod,
-    register,
-    require_rank,
-    single_input,
-    use_bias,
-)
+from modelaudit.infer.geometry import Geometry
+from modelaudit.infer.geometry import conv_geometry, data_format, join_channels, spatial_input, split_channels
+from modelaudit.infer.geometry import transpose_length
+from modelaudit.infer.registry import LayerSpec, ShapeError, WeightSpec, as_tuple, fmt_shape, prod, register
+from modelaudit.infer.registry import require_rank, single_input, use_bias
 
 
 def dot(*terms) -> str:
@@ -58,7 +42,14 @@ def _known_channels(channels, layer: str, shape) -> int:
 
 # ---- Conv1D / Conv2D / Conv3D (base_conv.py) ----------------------------------------------------
 
+# Each spec below is registered once per Keras class, with its number of spatial axes (rank). Keras
+# never writes the Convolution* aliases itself, but it resolves them when a config names them with
+# module "keras.layers", so a hand-edited or converted file may carry them.
 
+
+@register("Conv1D", "Convolution1D", rank=1)
+@register("Conv2D", "Convolution2D", rank=2)
+@register("Conv3D", "Convolution3D", rank=3)
 class ConvSpec(LayerSpec):
     # base_conv.py build(): kernel kernel_size + (in // groups, filters), bias (filters,);
     # with lora_rank, enable_lora() adds lora_kernel_a kernel[:-1] + (r,), lora_kernel_b (r, filters)
@@ -148,26 +139,12 @@ class ConvSpec(LayerSpec):
         return f"{text} = {total}"
 
 
-# Keras never writes the Convolution* aliases itself, but it resolves them when a config names
-# them with module "keras.layers", so a hand-edited or converted file may carry them.
-@register("Conv1D", "Convolution1D")
-class Conv1DSpec(ConvSpec):
-    rank = 1
-
-
-@register("Conv2D", "Convolution2D")
-class Conv2DSpec(ConvSpec):
-    rank = 2
-
-
-@register("Conv3D", "Convolution3D")
-class Conv3DSpec(ConvSpec):
-    rank = 3
-
-
 # ---- Conv*DTranspose (base_conv_transpose.py) ---------------------------------------------------
 
 
+@register("Conv1DTranspose", "Convolution1DTranspose", rank=1)
+@register("Conv2DTranspose", "Convolution2DTranspose", rank=2)
+@register("Conv3DTranspose", "Convolution3DTranspose", rank=3)
 class ConvTransposeSpec(ConvSpec):
     # build(): kernel kernel_size + (filters, in), bias (filters,). No groups.
     def _groups(self, config) -> int:
@@ -217,24 +194,11 @@ class ConvTransposeSpec(ConvSpec):
         return f"{dot(*kernel, channels)}·{filters} = {total}"
 
 
-@register("Conv1DTranspose", "Convolution1DTranspose")
-class Conv1DTransposeSpec(ConvTransposeSpec):
-    rank = 1
-
-
-@register("Conv2DTranspose", "Convolution2DTranspose")
-class Conv2DTransposeSpec(ConvTransposeSpec):
-    rank = 2
-
-
-@register("Conv3DTranspose", "Convolution3DTranspose")
-class Conv3DTransposeSpec(ConvTransposeSpec):
-    rank = 3
-
-
 # ---- DepthwiseConv1D / 2D (base_depthwise_conv.py) ----------------------------------------------
 
 
+@register("DepthwiseConv1D", rank=1)
+@register("DepthwiseConv2D", rank=2)
 class DepthwiseConvSpec(ConvSpec):
     # build(): kernel kernel_size + (in, depth_multiplier), bias (in * depth_multiplier,).
     # Keras 2 names the kernel depthwise_kernel; the shapes agree.
@@ -276,19 +240,11 @@ class DepthwiseConvSpec(ConvSpec):
         return f"{dot(*kernel, channels, dm)} = {total}"
 
 
-@register("DepthwiseConv1D")
-class DepthwiseConv1DSpec(DepthwiseConvSpec):
-    rank = 1
-
-
-@register("DepthwiseConv2D")
-class DepthwiseConv2DSpec(DepthwiseConvSpec):
-    rank = 2
-
-
 # ---- SeparableConv1D / 2D (base_separable_conv.py) ----------------------------------------------
 
 
+@register("SeparableConv1D", "SeparableConvolution1D", rank=1)
+@register("SeparableConv2D", "SeparableConvolution2D", rank=2)
 class SeparableConvSpec(DepthwiseConvSpec):
     # build(): depthwise_kernel kernel_size + (in, dm), pointwise_kernel (1,)*rank + (in*dm, filters),
     # bias (filters,).
@@ -332,19 +288,12 @@ class SeparableConvSpec(DepthwiseConvSpec):
         return f"{text} = {total}"
 
 
-@register("SeparableConv1D", "SeparableConvolution1D")
-class SeparableConv1DSpec(SeparableConvSpec):
-    rank = 1
-
-
-@register("SeparableConv2D", "SeparableConvolution2D")
-class SeparableConv2DSpec(SeparableConvSpec):
-    rank = 2
-
-
 # ---- ConvLSTM1D / 2D / 3D (rnn/conv_lstm.py) ----------------------------------------------------
 
 
+@register("ConvLSTM1D", rank=1)
+@register("ConvLSTM2D", rank=2)
+@register("ConvLSTM3D", rank=3)
 class ConvLSTMSpec(ConvSpec):
     # ConvLSTMCell.build(): kernel kernel_size + (in, 4·filters), recurrent_kernel
     # kernel_size + (filters, 4·filters), bias (4·filters,); the 4 gates i, f, c, o are split from
@@ -409,16 +358,3 @@ class ConvLSTMSpec(ConvSpec):
         return f"({parts})·4·{filters} = {total}"
 
 
-@register("ConvLSTM1D")
-class ConvLSTM1DSpec(ConvLSTMSpec):
-    rank = 1
-
-
-@register("ConvLSTM2D")
-class ConvLSTM2DSpec(ConvLSTMSpec):
-    rank = 2
-
-
-@register("ConvLSTM3D")
-class ConvLSTM3DSpec(ConvLSTMSpec):
-    rank = 3

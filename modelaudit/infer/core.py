@@ -8,16 +8,8 @@ from typing import Optional
 
 from modelaudit.graph import is_shape
 from modelaudit.infer import quantized
-from modelaudit.infer.registry import (
-    LayerSpec,
-    ShapeError,
-    WeightSpec,
-    fmt_shape,
-    prod,
-    register,
-    single_input,
-    use_bias,
-)
+from modelaudit.infer.registry import LayerSpec, ShapeError, WeightSpec, fmt_shape, prod, register
+from modelaudit.infer.registry import single_input, use_bias
 
 
 @register("InputLayer")

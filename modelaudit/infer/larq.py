@@ -10,20 +10,20 @@ layers/locally_connected/locally_connected{1,2}d.py.
 
 from __future__ import annotations
 
-from modelaudit.infer import conv, core
+from modelaudit.infer import conv, core  # noqa: F401  (the float specs the aliases below name)
 from modelaudit.infer.geometry import POOL_PADDINGS, conv_geometry, join_channels, spatial_input
 from modelaudit.infer.registry import LayerSpec, ShapeError, WeightSpec, alias, fmt_shape, prod, register, use_bias
 
 
-alias(core.DenseSpec, "QuantDense")
-alias(conv.Conv1DSpec, "QuantConv1D")
-alias(conv.Conv2DSpec, "QuantConv2D")
-alias(conv.Conv3DSpec, "QuantConv3D")
-alias(conv.Conv2DTransposeSpec, "QuantConv2DTranspose")
-alias(conv.Conv3DTransposeSpec, "QuantConv3DTranspose")
-alias(conv.DepthwiseConv2DSpec, "QuantDepthwiseConv2D")
-alias(conv.SeparableConv1DSpec, "QuantSeparableConv1D")
-alias(conv.SeparableConv2DSpec, "QuantSeparableConv2D")
+alias("Dense", "QuantDense")
+alias("Conv1D", "QuantConv1D")
+alias("Conv2D", "QuantConv2D")
+alias("Conv3D", "QuantConv3D")
+alias("Conv2DTranspose", "QuantConv2DTranspose")
+alias("Conv3DTranspose", "QuantConv3DTranspose")
+alias("DepthwiseConv2D", "QuantDepthwiseConv2D")
+alias("SeparableConv1D", "QuantSeparableConv1D")
+alias("SeparableConv2D", "QuantSeparableConv2D")
 
 
 # ---- LocallyConnected1D / 2D (tf_keras) -------------------------------------------------------

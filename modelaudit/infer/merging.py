@@ -7,7 +7,7 @@ shape per input tensor; an input whose whole shape is unknown (None) makes the o
 
 from __future__ import annotations
 
-from modelaudit.infer.registry import LayerSpec, ShapeError, fmt_shape, register
+from modelaudit.infer.registry import LayerSpec, ShapeError, fmt_shape, register, register_each
 
 
 def _shapes(input_shapes, layer: str) -> list:
@@ -44,8 +44,9 @@ def _elementwise(shape1, shape2, layer: str, all_shapes) -> tuple:
     return tuple(out)
 
 
-class _ElementwiseMergeSpec(LayerSpec):
-    name = ""
+@register_each("Add", "Multiply", "Average", "Maximum", "Minimum")
+@register("Subtract", exact_inputs=2)
+class ElementwiseMergeSpec(LayerSpec):
     exact_inputs = None  # Subtract takes exactly two
 
     def output_shapes(self, config, input_shapes):
@@ -64,36 +65,6 @@ class _ElementwiseMergeSpec(LayerSpec):
             out = _elementwise(out, s[1:], self.name, shapes)
         batch = next(iter(batch_sizes)) if batch_sizes else None
         return [(batch,) + out]
-
-
-@register("Add")
-class AddSpec(_ElementwiseMergeSpec):
-    name = "Add"
-
-
-@register("Subtract")
-class SubtractSpec(_ElementwiseMergeSpec):
-    name, exact_inputs = "Subtract", 2
-
-
-@register("Multiply")
-class MultiplySpec(_ElementwiseMergeSpec):
-    name = "Multiply"
-
-
-@register("Average")
-class AverageSpec(_ElementwiseMergeSpec):
-    name = "Average"
-
-
-@register("Maximum")
-class MaximumSpec(_ElementwiseMergeSpec):
-    name = "Maximum"
-
-
-@register("Minimum")
-class MinimumSpec(_ElementwiseMergeSpec):
-    name = "Minimum"
 
 
 @register("Concatenate")

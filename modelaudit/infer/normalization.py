@@ -7,15 +7,7 @@ MACs stay 0 (the base default): the per-element scale and shift are not weight p
 from __future__ import annotations
 
 from modelaudit.infer.conv import dot
-from modelaudit.infer.registry import (
-    LayerSpec,
-    ShapeError,
-    WeightSpec,
-    fmt_shape,
-    prod,
-    register,
-    single_input,
-)
+from modelaudit.infer.registry import LayerSpec, ShapeError, WeightSpec, fmt_shape, prod, register, single_input
 
 
 def _axes(value, default=-1) -> list[int]:

@@ -15,15 +15,9 @@ from typing import Optional
 
 from modelaudit.graph import Layer, ModelGraph, Shape, TensorRef
 from modelaudit.infer import registry
+from modelaudit.infer.families import ACTIVATION_LAYER_FUNCTIONS, LINEAR_LAYERS, MEANING_PRESERVING
+from modelaudit.infer.families import ACTIVATION_NAMES, PROBABILITY_ACTIVATIONS, activation_name  # noqa: F401
 from modelaudit.infer.wiring import Scope
-from modelaudit.infer.families import (  # noqa: F401  (activation_name, ACTIVATION_NAMES: read from here too)
-    ACTIVATION_LAYER_FUNCTIONS,
-    ACTIVATION_NAMES,
-    LINEAR_LAYERS,
-    MEANING_PRESERVING,
-    PROBABILITY_ACTIVATIONS,
-    activation_name,
-)
 
 MAX_STEPS = 10_000  # a bound on the walk, against a hostile graph with a cycle
 

@@ -10,31 +10,25 @@ qpooling.py, qrecurrent.py, qconv2d_batchnorm.py, qdepthwiseconv2d_batchnorm.py.
 
 from __future__ import annotations
 
-from modelaudit.infer import conv, core, normalization, pooling, recurrent, registry  # noqa: F401 (pooling: registers the specs _float reads)
-from modelaudit.infer.registry import LayerSpec, WeightSpec, alias, register
+# the float families first: the specs below are their registered classes
+from modelaudit.infer import conv, core, normalization, pooling, recurrent  # noqa: F401
+from modelaudit.infer.registry import LayerSpec, WeightSpec, alias, register, spec_class
 
-
-
-def _float(class_name: str) -> type:
-    """The spec class Keras's own float layer of that name is registered with."""
-    return type(registry.SPECS[class_name])
-
-
-alias(core.DenseSpec, "QDense")
-alias(conv.Conv1DSpec, "QConv1D")
-alias(conv.Conv2DSpec, "QConv2D")
-alias(conv.Conv2DTransposeSpec, "QConv2DTranspose")
-alias(conv.DepthwiseConv2DSpec, "QDepthwiseConv2D")
-alias(conv.SeparableConv1DSpec, "QSeparableConv1D")
-alias(conv.SeparableConv2DSpec, "QSeparableConv2D")
-alias(normalization.BatchNormalizationSpec, "QBatchNormalization")
+alias("Dense", "QDense")
+alias("Conv1D", "QConv1D")
+alias("Conv2D", "QConv2D")
+alias("Conv2DTranspose", "QConv2DTranspose")
+alias("DepthwiseConv2D", "QDepthwiseConv2D")
+alias("SeparableConv1D", "QSeparableConv1D")
+alias("SeparableConv2D", "QSeparableConv2D")
+alias("BatchNormalization", "QBatchNormalization")
 # qrecurrent.py: the cells quantize kernel, recurrent kernel and bias in call(); build() is Keras's
-alias(recurrent.SimpleRNNSpec, "QSimpleRNN")
-alias(recurrent.LSTMSpec, "QLSTM")
-alias(recurrent.GRUSpec, "QGRU")
-alias(recurrent.BidirectionalSpec, "QBidirectional")
-alias(_float("AveragePooling2D"), "QAveragePooling2D")
-alias(_float("GlobalAveragePooling2D"), "QGlobalAveragePooling2D")
+alias("SimpleRNN", "QSimpleRNN")
+alias("LSTM", "QLSTM")
+alias("GRU", "QGRU")
+alias("Bidirectional", "QBidirectional")
+alias("AveragePooling2D", "QAveragePooling2D")
+alias("GlobalAveragePooling2D", "QGlobalAveragePooling2D")
 
 
 @register("QActivation")
@@ -60,10 +54,10 @@ class _FoldedBatchnorm:
 
 
 @register("QConv2DBatchnorm")
-class QConv2DBatchnormSpec(_FoldedBatchnorm, conv.Conv2DSpec):
+class QConv2DBatchnormSpec(_FoldedBatchnorm, spec_class("Conv2D")):
     name = "QConv2DBatchnorm"
 
 
 @register("QDepthwiseConv2DBatchnorm")
-class QDepthwiseConv2DBatchnormSpec(_FoldedBatchnorm, conv.DepthwiseConv2DSpec):
+class QDepthwiseConv2DBatchnormSpec(_FoldedBatchnorm, spec_class("DepthwiseConv2D")):
     name = "QDepthwiseConv2DBatchnorm"

@@ -14,16 +14,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from modelaudit.infer import registry
-from modelaudit.infer.registry import (
-    LayerSpec,
-    ShapeError,
-    WeightSpec,
-    fmt_shape,
-    inner_layer,
-    register,
-    single_input,
-    use_bias,
-)
+from modelaudit.infer.registry import LayerSpec, ShapeError, WeightSpec, fmt_shape, inner_layer, register
+from modelaudit.infer.registry import single_input, use_bias
 
 # ---- cells ---------------------------------------------------------------------------------
 
@@ -124,8 +116,14 @@ def _require_features(features, layer: str, shape) -> None:
 # ---- SimpleRNN, LSTM, GRU, RNN ---------------------------------------------------------------
 
 
+# RNN is the generic wrapper: the cell (or StackedRNNCells) in config["cell"] says what is built
+@register("SimpleRNN", class_name="SimpleRNN")
+@register("LSTM", class_name="LSTM")
+@register("GRU", class_name="GRU")
+@register("RNN", class_name="RNN")
 class RecurrentSpec(LayerSpec):
-    """Shared by the recurrent layers; each subclass names its Keras class (for cells and messages)."""
+    """Shared by the recurrent layers; each registration names its Keras class (for the cells and the
+    messages: a QKeras QLSTM is computed as an LSTM)."""
 
     class_name = ""
 
@@ -171,27 +169,6 @@ class RecurrentSpec(LayerSpec):
         dims = _input_dims(cells, features)
         lhs = " + ".join(c.formula_lhs(d) for c, d in zip(cells, dims))
         return f"{lhs} = {sum(c.size(d) for c, d in zip(cells, dims))}"
-
-
-@register("SimpleRNN")
-class SimpleRNNSpec(RecurrentSpec):
-    class_name = "SimpleRNN"
-
-
-@register("LSTM")
-class LSTMSpec(RecurrentSpec):
-    class_name = "LSTM"
-
-
-@register("GRU")
-class GRUSpec(RecurrentSpec):
-    class_name = "GRU"
-
-
-@register("RNN")
-class RNNSpec(RecurrentSpec):
-    # the generic wrapper: the cell (or StackedRNNCells) in config["cell"] says what is built
-    class_name = "RNN"
 
 
 # ---- wrappers ---------------------------------------------------------------------------------

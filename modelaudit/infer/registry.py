@@ -108,14 +108,22 @@ SPECS: dict[str, LayerSpec] = {}
 _loaded = False
 
 
-def register(*class_names: str) -> Callable[[type], type]:
-    """Register a spec under the Keras class names it computes; messages name the first, unless the
-    spec names itself (`name = ...` in its own body)."""
+def register(*class_names: str, **attributes) -> Callable[[type], type]:
+    """Register a spec under the Keras class names it computes; its messages name the first, unless
+    the spec names itself (`name = ...` in its own body).
+
+    With attributes (`@register("Conv2D", "Convolution2D", rank=2)`), the decorated class is a
+    family's base: a subclass with those attributes, named for the first class name, is registered,
+    and the base is returned as it is, so one base takes a line per Keras class, decorators stacked."""
 
     def deco(cls: type) -> type:
-        if "name" not in cls.__dict__:
-            cls.name = class_names[0]
-        instance = cls()
+        if attributes:
+            spec = _subclass(cls, class_names[0], attributes)
+        else:
+            spec = cls
+            if "name" not in cls.__dict__:
+                cls.name = class_names[0]
+        instance = spec()
         for name in class_names:
             SPECS[name] = instance
         return cls
@@ -123,14 +131,42 @@ def register(*class_names: str) -> Callable[[type], type]:
     return deco
 
 
-def alias(base: type, class_name: str) -> type:
-    """Register `class_name` as computed like `base` (a library's subclass of a Keras layer that adds
-    no weight: QKeras's QDense, Larq's QuantConv2D), its messages naming `class_name`."""
+def register_each(*class_names: str) -> Callable[[type], type]:
+    """Register a family's base once per Keras class name, each its own spec named for it
+    (Add, Multiply, ...: one computation, messages that name the layer's class)."""
+
+    def deco(cls: type) -> type:
+        for name in class_names:
+            SPECS[name] = _subclass(cls, name, {})()
+        return cls
+
+    return deco
+
+
+def spec_class(class_name: str) -> type:
+    """The spec class a Keras class name is registered with (to subclass or alias it; its family
+    module imported first)."""
+    return type(SPECS[class_name])
+
+
+def _subclass(base: type, class_name: str, attributes: dict, module: Optional[str] = None) -> type:
+    namespace = {"name": class_name, "__module__": module or base.__module__, **attributes}
+    return type(f"{class_name.rpartition('>')[2]}Spec", (base,), namespace)
+
+
+def alias(base, class_name: str) -> type:
+    """Register `class_name` as computed like `base` (a spec class, or the Keras class name it is
+    registered with): a library's subclass of a Keras layer that adds no weight (QKeras's QDense,
+    Larq's QuantConv2D), its messages naming `class_name`."""
     import sys
 
+    if isinstance(base, str):
+        base = type(SPECS[base])
     # the new class belongs to the calling family module, as namedtuple's classes do
     module = sys._getframe(1).f_globals.get("__name__", __name__)
-    return register(class_name)(type(f"{class_name}Spec", (base,), {"name": class_name, "__module__": module}))
+    spec = _subclass(base, class_name, {}, module)
+    register(class_name)(spec)
+    return spec
 
 
 def _load_families() -> None:

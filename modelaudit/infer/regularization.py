@@ -15,26 +15,13 @@ class PassThroughSpec(LayerSpec):
         return [single_input(input_shapes, "regularization layer")]
 
 
-class _SpatialDropoutSpec(LayerSpec):
-    name = ""
-    rank = 0
+@register("SpatialDropout1D", rank=1)
+@register("SpatialDropout2D", rank=2)
+@register("SpatialDropout3D", rank=3)
+class SpatialDropoutSpec(LayerSpec):
+    rank = 1  # spatial axes: the input has rank + 2 (batch and channels)
 
     def output_shapes(self, config, input_shapes):
         shape = single_input(input_shapes, self.name)
-        require_rank(shape, self.rank, self.name)
+        require_rank(shape, self.rank + 2, self.name)
         return [shape]
-
-
-@register("SpatialDropout1D")
-class SpatialDropout1DSpec(_SpatialDropoutSpec):
-    name, rank = "SpatialDropout1D", 3
-
-
-@register("SpatialDropout2D")
-class SpatialDropout2DSpec(_SpatialDropoutSpec):
-    name, rank = "SpatialDropout2D", 4
-
-
-@register("SpatialDropout3D")
-class SpatialDropout3DSpec(_SpatialDropoutSpec):
-    name, rank = "SpatialDropout3D", 5

@@ -6,16 +6,8 @@ None has weights. A missing `data_format` takes Keras's default, channels_last.
 
 from __future__ import annotations
 
-from modelaudit.infer.registry import (
-    LayerSpec,
-    ShapeError,
-    as_tuple,
-    fmt_shape,
-    prod,
-    register,
-    require_rank,
-    single_input,
-)
+from modelaudit.infer.registry import LayerSpec, ShapeError, as_tuple, fmt_shape, prod, register, require_rank
+from modelaudit.infer.registry import single_input
 
 
 def _channels_first(config) -> bool:
@@ -122,29 +114,20 @@ class UpSampling1DSpec(LayerSpec):
         return [(shape[0], _scale(shape[1], size), shape[2])]
 
 
-class _UpSamplingSpec(LayerSpec):
-    name = ""
-    n = 0
+@register("UpSampling2D", rank=2)
+@register("UpSampling3D", rank=3)
+class UpSamplingSpec(LayerSpec):
+    rank = 2  # spatial axes
 
     def output_shapes(self, config, input_shapes):
         shape = single_input(input_shapes, self.name)
-        require_rank(shape, self.n + 2, self.name)
-        size = as_tuple(config.get("size", 2), self.n)
+        require_rank(shape, self.rank + 2, self.name)
+        size = as_tuple(config.get("size", 2), self.rank)
         out = list(shape)
         start = _spatial_start(config)
-        for i in range(self.n):
+        for i in range(self.rank):
             out[start + i] = _scale(shape[start + i], size[i])
         return [tuple(out)]
-
-
-@register("UpSampling2D")
-class UpSampling2DSpec(_UpSamplingSpec):
-    name, n = "UpSampling2D", 2
-
-
-@register("UpSampling3D")
-class UpSampling3DSpec(_UpSamplingSpec):
-    name, n = "UpSampling3D", 3
 
 
 @register("ZeroPadding1D")
@@ -162,14 +145,15 @@ class ZeroPadding1DSpec(LayerSpec):
         return [tuple(out)]
 
 
-class _ZeroPaddingSpec(LayerSpec):
-    name = ""
-    n = 0
+@register("ZeroPadding2D", rank=2)
+@register("ZeroPadding3D", rank=3)
+class ZeroPaddingSpec(LayerSpec):
+    rank = 2  # spatial axes
 
     def output_shapes(self, config, input_shapes):
         shape = single_input(input_shapes, self.name)
-        require_rank(shape, self.n + 2, self.name)
-        padding = _pairs(config.get("padding", 1), self.n, "padding", self.name)
+        require_rank(shape, self.rank + 2, self.name)
+        padding = _pairs(config.get("padding", 1), self.rank, "padding", self.name)
         out = list(shape)
         start = _spatial_start(config)
         for i, (before, after) in enumerate(padding):
@@ -177,15 +161,6 @@ class _ZeroPaddingSpec(LayerSpec):
                 out[start + i] += before + after
         return [tuple(out)]
 
-
-@register("ZeroPadding2D")
-class ZeroPadding2DSpec(_ZeroPaddingSpec):
-    name, n = "ZeroPadding2D", 2
-
-
-@register("ZeroPadding3D")
-class ZeroPadding3DSpec(_ZeroPaddingSpec):
-    name, n = "ZeroPadding3D", 3
 
 
 def _crop(shape, axis, before, after, layer, cropping):
@@ -210,29 +185,19 @@ class Cropping1DSpec(LayerSpec):
         return [(shape[0], _crop(shape, 1, before, after, "Cropping1D", [before, after]), shape[2])]
 
 
-class _CroppingSpec(LayerSpec):
-    name = ""
-    n = 0
+# cropping2d.py: default ((0, 0), (0, 0)); cropping3d.py: default ((1, 1), (1, 1), (1, 1))
+@register("Cropping2D", rank=2, default=0)
+@register("Cropping3D", rank=3, default=1)
+class CroppingSpec(LayerSpec):
+    rank = 2  # spatial axes
     default = 0
 
     def output_shapes(self, config, input_shapes):
         shape = single_input(input_shapes, self.name)
-        require_rank(shape, self.n + 2, self.name)
-        cropping = _pairs(config.get("cropping", self.default), self.n, "cropping", self.name)
+        require_rank(shape, self.rank + 2, self.name)
+        cropping = _pairs(config.get("cropping", self.default), self.rank, "cropping", self.name)
         out = list(shape)
         start = _spatial_start(config)
         for i, (before, after) in enumerate(cropping):
             out[start + i] = _crop(shape, start + i, before, after, self.name, [list(c) for c in cropping])
         return [tuple(out)]
-
-
-@register("Cropping2D")
-class Cropping2DSpec(_CroppingSpec):
-    # cropping2d.py: default ((0, 0), (0, 0))
-    name, n, default = "Cropping2D", 2, 0
-
-
-@register("Cropping3D")
-class Cropping3DSpec(_CroppingSpec):
-    # cropping3d.py: default ((1, 1), (1, 1), (1, 1))
-    name, n, default = "Cropping3D", 3, 1
