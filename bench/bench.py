@@ -50,8 +50,10 @@ MODEL_CASES = [
     ("small200", "small200", "folder of 200 small `.keras`"),
 ]
 SCAN_CASES = [("scan_convnextxlarge", "convnextxlarge"), ("scan_resnet50", "resnet50")]
+# `modelaudit diff OLD NEW` against the two `check` runs it replaces: (case, old model, new model)
+DIFF_CASES = [("diff_resnet50", "resnet50", "resnet50_head10")]
 STARTUP = [("help", ["--help"]), ("rules", ["rules"]), ("explain", ["explain", "MA201"])]
-ALL_CASES = [c for c, _, _ in MODEL_CASES] + [c for c, _ in SCAN_CASES] + ["startup"]
+ALL_CASES = [c for c, _, _ in MODEL_CASES] + [c for c, _ in SCAN_CASES] + [c for c, _, _ in DIFF_CASES] + ["startup"]
 
 KERAS_ONE = (
     "import sys, keras\n"
@@ -181,6 +183,13 @@ def build_commands(args) -> list[Command]:
         path = bench_models.build(name, args.workdir)
         cmds.append(Command(case, "check --scan-weights",
                             ma + ["check", "-q", "--scan-weights", path], ma_env, (0, 1), weights_bytes(path)))
+    for case, old, new in DIFF_CASES:
+        if case not in wanted:
+            continue
+        a, b = bench_models.build(old, args.workdir), bench_models.build(new, args.workdir)
+        cmds.append(Command(case, "diff", ma + ["diff", a, b], ma_env, (0, 1)))
+        cmds.append(Command(case, "check old", ma + ["check", "-q", a], ma_env, (0, 1)))
+        cmds.append(Command(case, "check new", ma + ["check", "-q", b], ma_env, (0, 1)))
     if "startup" in wanted:
         for label, argv in STARTUP:
             cmds.append(Command("startup", label, ma + argv, ma_env))
@@ -243,8 +252,9 @@ def tables(cmds: list[Command], meta: dict, workdir: str) -> str:
     names = {case: name for case, name, _ in MODEL_CASES}
     has_before = any(t.endswith("(before)") for _, t in by)
     header = "| model | size | `check` | RSS | `summary` | RSS | load_model + summary | RSS | check: × faster | summary: × faster |"
-    out.append(header)
-    out.append("|" + "---|" * (header.count("|") - 1))
+    if any((case, "check") in by for case, _, _ in MODEL_CASES):  # not for a run of --only diff_resnet50
+        out.append(header)
+        out.append("|" + "---|" * (header.count("|") - 1))
     for case, _, _ in MODEL_CASES:
         if (case, "check") not in by:
             continue
@@ -281,6 +291,15 @@ def tables(cmds: list[Command], meta: dict, workdir: str) -> str:
         for c in scans:
             out.append(f"| {c.case.replace('scan_', '')} | {c.nbytes / 1e6:,.0f} MB | {_fmt_s(c.median)} | "
                        f"{c.nbytes / 1e6 / c.median:,.0f} MB/s | {_fmt_mib(c.rss_mib)} |")
+    diffs = [case for case, _, _ in DIFF_CASES if (case, "diff") in by]
+    if diffs:
+        out.append("")
+        out.append("| `modelaudit diff` | diff | RSS | `check` old | `check` new | the two checks |")
+        out.append("|---|---|---|---|---|---|")
+        for case in diffs:
+            d, a, b = by[(case, "diff")], by[(case, "check old")], by[(case, "check new")]
+            out.append(f"| {case.replace('diff_', '')} | {_fmt_s(d.median)} | {_fmt_mib(d.rss_mib)} | "
+                       f"{_fmt_s(a.median)} | {_fmt_s(b.median)} | {_fmt_s(a.median + b.median)} |")
     starts = [c for c in cmds if c.case == "startup" and not c.tool.endswith("(before)")]
     if starts:
         out.append("")
@@ -356,6 +375,11 @@ def targets(by: dict) -> list[str]:
     t = get("small200", "check")
     if t == t:
         row("200 files in one run under 10 s", _fmt_s(t), t < 10)
+    for case, _, _ in DIFF_CASES:
+        d, a, b = get(case, "diff"), get(case, "check old"), get(case, "check new")
+        if d == d:
+            row(f"`diff` of two {case.replace('diff_', '')} `.keras` ≤ two `check` runs",
+                f"{_fmt_s(d)} vs {_fmt_s(a + b)}", d <= a + b)
     for label, argv in STARTUP:
         t = get("startup", label)
         if t == t:

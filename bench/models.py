@@ -62,6 +62,8 @@ def synthetic(n_layers: int):
 # SavedModel; both written by tf_keras (TF_KERAS below).
 MODELS = {
     "resnet50": ("resnet50.keras", _application("ResNet50")),
+    # the same network with a 10-class head: the other side of `modelaudit diff` (bench.py DIFF_CASES)
+    "resnet50_head10": ("resnet50_head10.keras", lambda keras: keras.applications.ResNet50(weights=None, classes=10)),
     "resnet50_h5": ("resnet50_tf_keras.h5", _application("ResNet50")),
     "resnet50_savedmodel": ("resnet50_tf_keras_savedmodel", _application("ResNet50")),
     "efficientnetv2l": ("efficientnetv2l.keras", _application("EfficientNetV2L")),

@@ -184,3 +184,42 @@ def test_a_revision_that_lacks_the_file_is_one_line_and_exit_2(repo):
     assert len(lines) == 1 and lines[0].startswith("HEAD:models/missing.keras: cannot read: ")
     assert "does not exist" in lines[0] or "not exist" in lines[0]
     assert modelaudit(repo, "diff", "nosuchrev:models/net.keras", "models/renamed.keras").returncode == 2
+
+
+def test_a_savedmodel_folder_at_a_revision(tmp_path):
+    """A tf_keras SavedModel committed, then saved again with 5 units instead of 3: `HEAD:sm` is the
+    committed folder (its files in a private temporary folder, removed afterwards)."""
+    import tempfile
+
+    import tf_keras
+
+    def build(units):
+        model = tf_keras.Sequential([tf_keras.Input((4,)), tf_keras.layers.Dense(units, activation="softmax", name="out")])
+        model.compile("adam", "categorical_crossentropy")
+        return model
+
+    git(tmp_path, "init", "-q")
+    old = build(3)
+    old.save(tmp_path / "sm")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "sm")
+    shutil.rmtree(tmp_path / "sm")
+    new = build(5)
+    new.save(tmp_path / "sm")
+    temporary = set(os.listdir(tempfile.gettempdir()))
+    proc = modelaudit(tmp_path, "diff", "HEAD:sm", "sm", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    [out] = doc["layers"]["changed"]
+    assert out["path"] == "out" and out["config"]["units"] == [3, 5]
+    assert out["params"] == [old.get_layer("out").count_params(), new.get_layer("out").count_params()]
+    assert doc["totals"]["total_params"] == [old.count_params(), new.count_params()]
+    assert not [n for n in set(os.listdir(tempfile.gettempdir())) - temporary if n.startswith("modelaudit-rev-")]
+
+
+def test_help_shows_the_review_commands_and_options():
+    top = run("--help").stdout
+    assert "diff " in top and "textconv " in top
+    assert "REV:PATH" in run("diff", "--help").stdout
+    check = run("check", "--help").stdout
+    assert "--baseline" in check and "--write-baseline" in check
