@@ -171,7 +171,10 @@ def _objective(graph) -> list[tuple[str, str]]:
 
 def _layout(scope) -> tuple[list, list]:
     """(node positions in pixels, each edge's points) from igraph's Sugiyama layout."""
-    import igraph
+    try:
+        import igraph
+    except ImportError:  # the Python API's render(report, "html") without the html extra
+        raise ImportError(MISSING) from None
 
     n = len(scope.nodes)
     if n == 0:
