@@ -1,7 +1,10 @@
 """`--format html` opened in a real browser: headless Chromium (Debian's `chromium`, installed by
 .ci/run) loads the page with the network cut off, runs its script, and hands back the DOM and a
-screenshot from one start. The truth for every assertion is Keras's own model: its layers, its
-count_params() per layer, and the findings the model was built to have."""
+screenshot from one start. Its command line (`--dump-dom` and `--screenshot` together) rather than
+a driver such as Playwright or Selenium: one start per page gives both, and nothing else needs
+installing (Playwright brings a browser build of its own, which cannot be fetched here). The truth
+for every assertion is Keras's own model: its layers, its count_params() per layer, and the findings
+the model was built to have."""
 
 from __future__ import annotations
 
