@@ -94,6 +94,8 @@ document.addEventListener('click',function(e){
 document.addEventListener('keydown',function(e){
   if(e.key==='Enter'&&e.target.matches&&e.target.matches('g.node'))select(e.target);
 });
+var target=location.hash.length>1&&document.getElementById(location.hash.slice(1));
+if(target&&target.matches('g.node'))select(target);  // report.html#m0-s0-n3 opens on that layer
 document.body.setAttribute('data-ready','1');
 })();
 """
