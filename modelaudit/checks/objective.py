@@ -482,9 +482,9 @@ ONE_HOT_METRICS = ("categorical_accuracy", "top_k_categorical_accuracy", "catego
 SPARSE_METRICS = ("sparse_categorical_accuracy", "sparse_top_k_categorical_accuracy", "sparse_categorical_crossentropy")
 
 
-def _layer_config(model, path: Optional[str]) -> dict:
-    row = next((r for r in model.rows if r.path == path), None) if path else None
-    cfg = row.layer.config if row is not None else None
+def _layer_config(layers: dict, path: Optional[str]) -> dict:
+    layer = layers.get(path) if path else None
+    cfg = layer.config if layer is not None else None
     return cfg if isinstance(cfg, dict) else {}
 
 
@@ -504,10 +504,12 @@ class ReluRegressionOutput(Rule):
     summary = "A ReLU output trained with a regression loss: a unit that goes below 0 is dead for good"
 
     def check(self, model) -> Iterator[Finding]:
+        layers = None
         for o in model.objective_outputs:
             if o.activation not in DEAD_BELOW_ZERO:
                 continue
-            if _leaks_below_zero(o.out.set_by_class, _layer_config(model, o.out.set_by)):
+            layers = layers if layers is not None else {row.path: row.layer for row in model.rows}
+            if _leaks_below_zero(o.out.set_by_class, _layer_config(layers, o.out.set_by)):
                 continue
             loss = next((l for l in o.losses if l.family is LossFamily.REGRESSION), None)
             if loss is None:
