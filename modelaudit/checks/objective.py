@@ -489,11 +489,11 @@ def _layer_config(layers: dict, path: Optional[str]) -> dict:
 
 
 def _leaks_below_zero(cls: Optional[str], cfg: dict) -> bool:
-    """A ReLU layer with a negative slope or a threshold is leaky: its units do not die at 0."""
+    """A ReLU layer with a negative slope is leaky: its units keep a gradient below the threshold."""
     if cls != "ReLU":
         return False
-    slope, threshold = cfg.get("negative_slope"), cfg.get("threshold")
-    return any(isinstance(v, (int, float)) and not isinstance(v, bool) and v != 0 for v in (slope, threshold))
+    slope = cfg.get("negative_slope")
+    return isinstance(slope, (int, float)) and not isinstance(slope, bool) and slope != 0
 
 
 @register
@@ -518,7 +518,8 @@ class ReluRegressionOutput(Rule):
                 o.layer,
                 f"output '{o.name}' applies {o.activation} (set by {o.where}) and is trained with "
                 f"{loss.described}, a regression loss: an output unit whose input goes below 0 predicts 0 with "
-                "zero gradient, so once it is pushed there it never recovers and predicts 0 for every sample",
+                "zero gradient, so the loss cannot pull it back, and once pushed below 0 for every input it is "
+                "dead and predicts 0 for every sample",
                 fix="use a linear output (no activation), or softplus if the target is always positive",
             )
 
