@@ -39,22 +39,26 @@ def split(spec: str) -> Optional[tuple[str, str]]:
 
 def _git(args: list[str], spec: str, limit: int = 1 << 20) -> bytes:
     """git's standard output (at most `limit` bytes), or ModelReadError with git's own first line."""
-    try:
-        proc = subprocess.Popen(["git", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL)
-    except OSError as exc:
-        raise ModelReadError(f"cannot run git ({exc.strerror or exc})") from None
-    try:
-        out = proc.stdout.read(limit + 1)
-        if len(out) > limit:
-            proc.kill()
-            raise ModelReadError(f"{spec}: git gave more than {limit:,} bytes")
-        err = proc.stderr.read(4096)
-        proc.wait(GIT_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    # stderr to a file, not a pipe: git-lfs's progress lines could otherwise fill it and stall git
+    with tempfile.TemporaryFile() as errors:
+        try:
+            proc = subprocess.Popen(["git", *args], stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            raise ModelReadError(f"cannot run git ({exc.strerror or exc})") from None
+        try:
+            out = proc.stdout.read(limit + 1)
+            if len(out) > limit:
+                raise ModelReadError(f"{spec}: git gave more than {limit:,} bytes")
+            proc.wait(GIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise ModelReadError(f"{spec}: git took more than {GIT_TIMEOUT} s") from None
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        errors.seek(0)
+        err = errors.read(4096)
     if proc.returncode:
         lines = err.decode("utf-8", "replace").strip().splitlines()
         reason = lines[0] if lines else f"git exited {proc.returncode}"
