@@ -11,225 +11,39 @@ an unknown layer, a Lambda, an unknown dimension or an unknown layout on the way
 from __future__ import annotations
 
 import math
-import weakref
-from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
 from modelaudit.engine import Finding, Rule, Severity, register
-from modelaudit.infer.outputs import activation_name
-from modelaudit.infer.registry import fmt_shape
+from modelaudit.graph import fmt_shape
+from modelaudit.infer.families import (
+    ACTIVATED_LAYERS,
+    ACTIVATION_LAYERS,
+    ATTENTION_LAYERS,
+    BATCHNORM_LAYERS,
+    BIASED_LAYERS,
+    DROPOUT_LAYERS,
+    FEATURES_LAST,
+    LAYOUT_KEEPING,
+    RECURRENT_LAYERS,
+    SHAPE_LAYERS,
+    SLIDING_CONVS,
+    WINDOW_POOLS,
+    activation_name,
+)
+from modelaudit.infer.geometry import Geometry, conv_geometry, data_format, pool_geometry, spatial_axes
+from modelaudit.infer.wiring import Node, Wiring
+from modelaudit.infer.wiring import known_shape as _shape
 from modelaudit.losses import assign
-from modelaudit.nesting import Steps, run
 
-# ---- layer families --------------------------------------------------------------------------------
-
-DROPOUT_LAYERS = frozenset({"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-                            "GaussianDropout", "AlphaDropout"})
-BATCHNORM_LAYERS = frozenset({"BatchNormalization", "SyncBatchNormalization"})
-# Forward convolutions with a kernel that slides over the spatial axes (transposed ones grow them).
-SLIDING_CONVS = frozenset({"Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D",
-                           "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
-                           "SeparableConvolution1D", "SeparableConvolution2D"})
-TRANSPOSED_CONVS = frozenset({"Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "Convolution1DTranspose",
-                              "Convolution2DTranspose", "Convolution3DTranspose"})
-WINDOW_POOLS = frozenset(f"{kind}{d}D" for d in (1, 2, 3)
-                         for kind in ("MaxPooling", "MaxPool", "AveragePooling", "AvgPool"))
-# Layers whose `activation` is the last thing they compute (not LSTM & co., whose output is o·tanh(c)).
-ACTIVATED_LAYERS = frozenset({"Dense", "EinsumDense"}) | SLIDING_CONVS | TRANSPOSED_CONVS
-# Layers with a per-unit (per-channel) bias on their output's feature axis, when use_bias is on.
-BIASED_LAYERS = frozenset({"Dense"}) | SLIDING_CONVS | TRANSPOSED_CONVS
-RECURRENT_LAYERS = frozenset({"SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
-# Layers that only rearrange values (no arithmetic on them).
-SHAPE_LAYERS = frozenset({"Flatten", "Reshape", "Identity"})
-# Layers whose output keeps the layout (which axis holds the features) of their first input.
-LAYOUT_KEEPING = frozenset({
-    "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Identity", "Masking", "GaussianNoise",
-    "ActivityRegularization", "Rescaling", "Normalization", "LayerScale", "StochasticDepth", "CustomScaleLayer",
-    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
-    "LayerNormalization", "GroupNormalization", "RMSNormalization", "UnitNormalization",
-}) | DROPOUT_LAYERS | BATCHNORM_LAYERS
-# Layers whose output has its features on the last axis by construction.
-FEATURES_LAST = frozenset({"Dense", "EinsumDense", "Embedding", "MultiHeadAttention", "Attention",
-                           "AdditiveAttention", "SimpleRNN", "LSTM", "GRU", "Bidirectional"})
-
-ACTIVATION_LAYERS = frozenset({"Activation", "ReLU", "LeakyReLU", "ELU", "Softmax"})
 KERNEL_INITIALIZERS = ("kernel_initializer", "depthwise_initializer", "pointwise_initializer",
                        "recurrent_initializer")
 CONSTANT_INITIALIZERS = {"zeros": "Zeros", "zero": "Zeros", "ones": "Ones", "one": "Ones", "constant": "Constant"}
 
 MAX_WALK = 10_000  # bound on every walk along the graph, against a hostile config
 
-# A Tensor below is a tuple (layer path, call index, output index) naming the layer call that produces it.
-
-
-# ---- the wiring: who feeds whom, nested models opened up ----------------------------------------------
-
-
-@dataclass
-class Node:
-    """One call of one layer (never a nested model: its layers are nodes themselves)."""
-
-    path: str
-    call: int
-    row: object  # infer.propagate.LayerResult
-    inputs: list = field(default_factory=list)  # per input tensor: the Tensors that can feed it (usually one)
-
-    @property
-    def layer(self):
-        return self.row.layer
-
-    @property
-    def cls(self) -> str:
-        return self.row.layer.class_name
-
-    @property
-    def config(self) -> dict:
-        return self.row.layer.config if isinstance(self.row.layer.config, dict) else {}
-
-    def where(self) -> str:
-        return f"{self.cls} '{self.path}'"
-
-    def input_shape(self, i: int = 0):
-        shapes = self.row.input_shapes[self.call] if self.call < len(self.row.input_shapes) else []
-        return _shape(shapes[i]) if i < len(shapes) else None
-
-    def output_shape(self, i: int = 0):
-        shapes = self.row.output_shapes[self.call] if self.call < len(self.row.output_shapes) else []
-        return _shape(shapes[i]) if i < len(shapes) else None
-
-
-def _shape(shape):
-    if isinstance(shape, (list, tuple)) and all(d is None or (isinstance(d, int) and not isinstance(d, bool))
-                                                for d in shape):
-        return tuple(shape)
-    return None
-
-
-@dataclass(eq=False)
-class _Scope:
-    """One (sub)model: its graph, its path prefix, and the nested-model layer that holds it."""
-
-    graph: object  # graph.ModelGraph
-    prefix: str
-    parent: Optional["_Scope"] = None
-    owner: object = None  # the Layer in parent.graph whose submodel this is
-
-    def __post_init__(self):
-        self.by_name = {layer.name: layer for layer in self.graph.layers}
-
-    def path(self, name: str) -> str:
-        return f"{self.prefix}/{name}" if self.prefix else name
-
-
-class Wiring:
-    """The dataflow of a propagated model: nodes, the tensors feeding each node, the users of each node.
-
-    A nested model is opened up: its outputs resolve to the inner layers that produce them and its
-    InputLayers to the outer tensors that feed it, so edges cross model boundaries. A nested model
-    called twice (a shared encoder) keeps one set of nodes, fed by both calls.
-    """
-
-    def __init__(self, model):
-        rows = {row.path: row for row in model.rows}
-        self.nodes: dict[tuple, Node] = {}  # (path, call) -> Node, in file order
-        self.outputs: list = []  # per model output: the Tensors it stands for (one, except in odd configs)
-        self._scopes: dict[str, _Scope] = {}
-        self._users: dict[tuple, list] = {}
-        self._memo: dict = {}
-        graph = model.graph
-        if graph.opaque:
-            return
-        top = _Scope(graph, "")
-        run(self._collect(top, rows))
-        self.outputs = [run(self._resolve(top, ref)) for ref in graph.outputs]
-        for node in self.nodes.values():
-            for slot, tensors in enumerate(node.inputs):
-                for path, call, _ in tensors:
-                    self._users.setdefault((path, call), []).append((node, slot))
-
-    def _collect(self, scope: _Scope, rows: dict) -> Steps:
-        """A node for every call of every layer of one (sub)model, nested models opened up (Steps,
-        modelaudit/nesting.py: a nested model's nodes are collected by yielding its own _collect)."""
-        for layer in scope.graph.layers:
-            path = scope.path(layer.name)
-            row = rows.get(path)
-            if row is None:
-                continue
-            if layer.submodel is not None:
-                self._scopes[path] = inner = _Scope(layer.submodel, path, scope, layer)
-                yield self._collect(inner, rows)
-                continue
-            if layer.class_name == "InputLayer" and not layer.calls:
-                if scope.owner is None or not scope.owner.calls:  # a model input, or a nested one never fed
-                    self.nodes[(path, 0)] = Node(path, 0, row)
-                continue
-            for c, call in enumerate(layer.calls):
-                self.nodes[(path, c)] = Node(path, c, row, [run(self._resolve(scope, ref)) for ref in call.inputs])
-
-    def _resolve(self, scope: _Scope, ref) -> Steps:
-        """Steps returning the Tensors a reference in a scope's graph stands for (through nested-model
-        boundaries, each crossed by yielding the _resolve on the other side)."""
-        key = (scope.prefix, ref.layer, ref.call, ref.index)
-        if key in self._memo:
-            return self._memo[key]
-        self._memo[key] = []  # a cycle in a hostile config resolves to nothing
-        out: list = []
-        layer = scope.by_name.get(ref.layer)
-        path = scope.path(ref.layer)
-        if layer is None:
-            pass
-        elif layer.submodel is not None:
-            inner = self._scopes.get(path)
-            if inner is not None and not layer.submodel.opaque and ref.index < len(layer.submodel.outputs):
-                out = yield self._resolve(inner, layer.submodel.outputs[ref.index])
-        elif layer.class_name == "InputLayer" and scope.owner is not None and scope.owner.calls:
-            position = next((i for i, r in enumerate(scope.graph.inputs) if r.layer == layer.name), None)
-            for call in scope.owner.calls:  # a nested model called twice is fed twice
-                if position is not None and position < len(call.inputs):
-                    out = out + (yield self._resolve(scope.parent, call.inputs[position]))
-        else:
-            out = [(path, ref.call, ref.index)]
-        self._memo[key] = out
-        return out
-
-    # -- questions the rules ask --
-
-    def producer(self, node: Node, slot: int = 0) -> Optional[Node]:
-        """The node that feeds input `slot` of `node`, when exactly one does."""
-        if slot >= len(node.inputs) or len(node.inputs[slot]) != 1:
-            return None
-        path, call, _ = node.inputs[slot][0]
-        return self.nodes.get((path, call))
-
-    def users(self, node: Node) -> list:
-        """(node, slot) of every consumer of any output of `node`."""
-        return self._users.get((node.path, node.call), [])
-
-    def is_output(self, node: Node) -> bool:
-        return any((path, call) == (node.path, node.call) for out in self.outputs for path, call, _ in out)
-
-    @staticmethod
-    def sole_input(node: Node) -> bool:
-        return len(node.inputs) == 1
-
-    def first_calls(self) -> Iterator[Node]:
-        """Each layer once: a shared layer is judged on its first call."""
-        for node in self.nodes.values():
-            if node.call == 0:
-                yield node
-
-
-_last: list = [None, None]
-
-
 def wiring(model) -> Wiring:
-    """The model's Wiring, built once per model (every rule of a run asks for the same one)."""
-    ref = _last[0]
-    if ref is not None and ref() is model:
-        return _last[1]
-    built = Wiring(model)
-    _last[0], _last[1] = weakref.ref(model), built
-    return built
+    """The model's graph view (infer/wiring.py), built once per model: `Inferred.wiring`."""
+    return model.wiring
 
 
 # ---- small readers of configs ----------------------------------------------------------------------
@@ -239,28 +53,6 @@ def _number(value) -> Optional[float]:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return float(value)
-
-
-def _ints(value, n: int) -> Optional[tuple]:
-    """An int or a list of ints (kernel_size, strides ...) as an n-tuple; None if malformed."""
-    if isinstance(value, (list, tuple)):
-        if len(value) == 1:
-            value = value[0]
-        elif len(value) == n and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return tuple(value)
-        else:
-            return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,) * n
-    return None
-
-
-def _data_format(config: dict) -> str:
-    return config.get("data_format") or "channels_last"
-
-
-def _spatial_axes(rank: int, fmt: str) -> list:
-    return list(range(2, rank)) if fmt == "channels_first" else list(range(1, rank - 1))
 
 
 def _linear(config: dict) -> bool:
@@ -276,47 +68,18 @@ def _dims_x(dims) -> str:
 
 
 def _dilated(win) -> str:
-    return f" spanning {_dims_x(win.kernel)} dilated" if win.kernel != win.taps else ""
+    return f" spanning {_dims_x(win.extent)} dilated" if win.extent != win.taps else ""
 
 
-AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
-
-
-@dataclass
-class Window:
-    """A sliding conv's or pool's geometry along its spatial axes."""
-
-    taps: tuple  # kernel_size or pool_size
-    kernel: tuple  # the extent it covers (dilation included)
-    strides: tuple
-    padding: str
-    axes: list  # the spatial axes of the input
-    kind: str  # "kernel" or "pool"
-
-    def axis_name(self, i: int) -> str:
-        names = AXIS_NAMES.get(len(self.axes), ())
-        return names[i] if i < len(names) else f"axis {self.axes[i]}"
-
-
-def _window(node: Node) -> Optional[Window]:
+def _window(node: Node) -> Optional[Geometry]:
+    """The geometry of a sliding conv's or pool's first call, read from its config once (None when
+    its input or its sizes are not whole and known: the rules stay quiet)."""
     shape = node.input_shape()
     if shape is None or len(shape) < 3:
         return None
-    cfg = node.config
-    n = len(shape) - 2
     if node.cls in WINDOW_POOLS:
-        kernel = _ints(cfg.get("pool_size") or 2, n)
-        strides = kernel if cfg.get("strides") is None else _ints(cfg.get("strides"), n)
-        dilation, kind = (1,) * n, "pool"
-    else:
-        kernel = _ints(cfg.get("kernel_size"), n)
-        strides = _ints(cfg.get("strides") or 1, n)
-        dilation, kind = _ints(cfg.get("dilation_rate") or 1, n), "kernel"
-    if kernel is None or strides is None or dilation is None or min(kernel + strides + dilation) < 1:
-        return None
-    extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
-    return Window(kernel, extent, strides, str(cfg.get("padding") or "valid").lower(),
-                  _spatial_axes(len(shape), _data_format(cfg)), kind)
+        return pool_geometry(node.config, len(shape) - 2, strict=True)
+    return conv_geometry(node.config, len(shape) - 2, node.path, strict=True)
 
 
 def _windows(w) -> Iterator[tuple]:
@@ -523,7 +286,7 @@ class DroppedInputRows(Rule):
             shape = node.input_shape()
             lost = []
             for i, axis in enumerate(win.axes):
-                n, k, s = shape[axis], win.kernel[i], win.strides[i]
+                n, k, s = shape[axis], win.extent[i], win.strides[i]
                 if n is None or n < k or s == 1 or (n - k) % s == 0:
                     continue
                 rest = (n - k) % s
@@ -849,9 +612,9 @@ def _pooled_alternative(flatten: Node, source, units, params: int) -> str:
     """'a GlobalAveragePooling2D ... would ...; or ': what pooling instead of flattening would cost."""
     if source is None or len(source) < 3 or not isinstance(units, int):
         return ""
-    fmt = _data_format(flatten.config)
+    fmt = data_format(flatten.config)
     channels = source[1] if fmt == "channels_first" else source[-1]
-    spatial = [source[a] for a in _spatial_axes(len(source), fmt)]
+    spatial = [source[a] for a in spatial_axes(len(source), fmt)]
     if channels is None:
         return ""
     pooled = (channels + 1) * units
@@ -885,7 +648,7 @@ def _upstream(w: Wiring, node: Node, passing, *, linear_activation: bool = False
 
 def _activation_only(node: Node) -> bool:
     """A node that only applies an activation or dropout (the output's head may end with these)."""
-    if node.cls in DROPOUT_LAYERS or node.cls in ("Activation", "Softmax", "ReLU", "LeakyReLU", "ELU", "Identity"):
+    if node.cls in DROPOUT_LAYERS or node.cls in ACTIVATION_LAYERS or node.cls == "Identity":
         return len(node.inputs) == 1
     return False
 
@@ -893,7 +656,7 @@ def _activation_only(node: Node) -> bool:
 def _feature_axis(node: Node, rank: int) -> int:
     if node.cls == "Dense":
         return rank - 1
-    return 1 if _data_format(node.config) == "channels_first" else rank - 1
+    return 1 if data_format(node.config) == "channels_first" else rank - 1
 
 
 def _bn_axis(node: Node, rank: int) -> Optional[int]:
@@ -917,7 +680,7 @@ def _layout(w: Wiring, node: Node):
         if prev is None:
             break
         if "data_format" in prev.config and prev.cls not in ("Flatten",):
-            return _data_format(prev.config), prev, True
+            return data_format(prev.config), prev, True
         if prev.cls in FEATURES_LAST:
             return "channels_last", prev, True
         if prev.cls not in LAYOUT_KEEPING:
@@ -930,7 +693,7 @@ def _layout(w: Wiring, node: Node):
             return None
         nxt = users[0][0]
         if "data_format" in nxt.config and nxt.cls not in ("Flatten",):
-            return _data_format(nxt.config), nxt, False
+            return data_format(nxt.config), nxt, False
         if nxt.cls not in LAYOUT_KEEPING:
             return None
         current = nxt
@@ -938,7 +701,7 @@ def _layout(w: Wiring, node: Node):
 
 
 def _axis_role(axis: int, rank: int, fmt: str) -> str:
-    spatial = _spatial_axes(rank, fmt)
+    spatial = spatial_axes(rank, fmt)
     if rank == 3:
         return "time step"
     if rank == 4 and axis in spatial:
@@ -1062,7 +825,7 @@ def _dropout_rates(cls: str, cfg) -> list:
         keys = ("rate",)
     elif cls in RECURRENT_LAYERS:
         keys = ("dropout", "recurrent_dropout")
-    elif cls in ("MultiHeadAttention", "Attention", "AdditiveAttention"):
+    elif cls in ATTENTION_LAYERS:
         keys = ("dropout",)
     elif cls in ("Bidirectional", "TimeDistributed"):  # the wrapped layer (Bidirectional's copies share it)
         inner = cfg.get("layer")
@@ -1099,4 +862,3 @@ def _constant_initializer(init) -> Optional[str]:
     return canonical
 
 
-__all__ = ["Wiring", "Node", "wiring"]

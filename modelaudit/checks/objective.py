@@ -8,13 +8,12 @@ rules that depend on it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Iterator, Optional
 
 from modelaudit.engine import Finding, Rule, Severity, register
-from modelaudit.infer.outputs import OutputActivation, axis_size, effective_output_activations, softmax_of
-from modelaudit.infer.registry import fmt_shape
-from modelaudit.losses import Loss, LossFamily, assign
+from modelaudit.graph import fmt_shape
+from modelaudit.infer.outputs import ObjectiveOutput, axis_size, softmax_of
+from modelaudit.losses import Loss, LossFamily
 
 HALF_PRECISION = ("float16", "bfloat16")
 
@@ -28,48 +27,9 @@ LOGITS_CLASS = {
 }
 
 
-@dataclass(frozen=True)
-class ObjectiveOutput:
-    """One model output as the objective rules see it."""
-
-    out: OutputActivation
-    losses: tuple  # tuple[Loss, ...]: usually one; none for an output compile gives no loss
-    metrics: tuple  # tuple[Metric, ...]
-
-    @property
-    def name(self) -> str:
-        return self.out.name
-
-    @property
-    def activation(self) -> Optional[str]:
-        return self.out.activation
-
-    @property
-    def where(self) -> str:
-        """'Dense 'dense_1'': the layer that sets the activation, for messages."""
-        return f"{self.out.set_by_class} '{self.out.set_by}'"
-
-    @property
-    def layer(self) -> str:
-        """The path a finding points at: the layer setting the activation, else the output's layer."""
-        return self.out.set_by or self.out.layer
-
-    def with_units(self, units: Optional[int]) -> str:
-        return f"{self.where}, {units} unit{'s' if units != 1 else ''}" if units is not None else self.where
-
-
 def objective_outputs(model) -> list[ObjectiveOutput]:
-    """Every model output with its effective activation, its losses and its metrics."""
-    outs = effective_output_activations(model)
-    assignment = _assignment(model, outs)
-    return [ObjectiveOutput(o, assignment.losses[i], assignment.metrics[i]) for i, o in enumerate(outs)]
-
-
-def _assignment(model, outs: list[OutputActivation]):
-    graph = model.graph
-    inner = graph.config.get("config") if isinstance(graph.config, dict) else None
-    dict_outputs = isinstance(inner, dict) and isinstance(inner.get("output_layers"), dict)
-    return assign(graph.objective, [o.name for o in outs], dict_outputs=dict_outputs, units=[o.units for o in outs])
+    """Every model output with its effective activation, its losses and its metrics: the model view's."""
+    return model.objective_outputs
 
 
 def _crossentropy_fix(loss: Loss) -> str:
@@ -86,7 +46,7 @@ class SoftmaxWithBinaryCrossentropy(Rule):
     summary = "Binary cross-entropy on a softmax output: each unit is scored as an independent yes/no"
 
     def check(self, model) -> Iterator[Finding]:
-        for o in objective_outputs(model):
+        for o in model.objective_outputs:
             n = o.out.axis_size
             if o.activation != "softmax" or n is None or n <= 1:
                 continue
@@ -108,7 +68,7 @@ class SigmoidWithCategoricalCrossentropy(Rule):
     summary = "Categorical cross-entropy on a sigmoid output with several units"
 
     def check(self, model) -> Iterator[Finding]:
-        for o in objective_outputs(model):
+        for o in model.objective_outputs:
             n = o.out.units
             if o.activation not in ("sigmoid", "hard_sigmoid") or n is None or n <= 1:
                 continue
@@ -162,7 +122,7 @@ class CategoricalLossOnSingleUnit(Rule):
 
     def check(self, model) -> Iterator[Finding]:
         # Depends on the output's shape only, so it runs even when the activation is unknown.
-        for o in objective_outputs(model):
+        for o in model.objective_outputs:
             if o.out.units != 1:
                 continue
             for loss in o.losses:
@@ -185,7 +145,7 @@ class ActivatedOutputWithFromLogits(Rule):
     summary = "A cross-entropy loss with from_logits=True on an output already passed through softmax/sigmoid"
 
     def check(self, model) -> Iterator[Finding]:
-        for o in objective_outputs(model):
+        for o in model.objective_outputs:
             if not o.out.is_probability:
                 continue
             for loss in o.losses:
@@ -212,7 +172,7 @@ class LogitsWithoutFromLogits(Rule):
     summary = "A cross-entropy loss with from_logits=False on a linear or unbounded output"
 
     def check(self, model) -> Iterator[Finding]:
-        for o in objective_outputs(model):
+        for o in model.objective_outputs:
             if o.activation is None or o.out.is_probability:
                 continue
             for loss in o.losses:
@@ -240,7 +200,7 @@ class RegressionLossOnProbabilities(Rule):
     summary = "A regression loss on a softmax output (on a sigmoid output: info)"
 
     def check(self, model) -> Iterator[Finding]:
-        for o in objective_outputs(model):
+        for o in model.objective_outputs:
             if o.activation not in ("softmax", "sparsemax", "sigmoid", "hard_sigmoid"):
                 continue
             for loss in o.losses:
@@ -273,7 +233,7 @@ class BinaryAccuracyOnMulticlass(Rule):
     summary = "binary_accuracy as a metric on a softmax output with several units: it reads inflated"
 
     def check(self, model) -> Iterator[Finding]:
-        for o in objective_outputs(model):
+        for o in model.objective_outputs:
             n = o.out.axis_size
             if o.activation != "softmax" or n is None or n <= 1:
                 continue
@@ -298,8 +258,7 @@ class LossOutputMismatch(Rule):
     def check(self, model) -> Iterator[Finding]:
         if model.graph.objective is None:
             return
-        outs = effective_output_activations(model)
-        for kind, problem in _assignment(model, outs).problems:
+        for kind, problem in model.loss_assignment.problems:
             consequence = (
                 "Keras pairs a list with the outputs by position, so an output goes without a loss or fit() fails"
                 if kind == "list" else "fit() fails on a key that names no output"
@@ -319,7 +278,7 @@ class Float16Output(Rule):
     summary = "Under mixed precision, the output activation is computed in float16"
 
     def check(self, model) -> Iterator[Finding]:
-        for o in effective_output_activations(model):
+        for o in model.output_activations:
             if o.activation is None:
                 continue
             if o.activation != "linear" and o.dtype in HALF_PRECISION:
@@ -366,7 +325,7 @@ class HingeLossOnProbabilities(Rule):
     summary = "A hinge-family loss on a sigmoid or softmax output"
 
     def check(self, model) -> Iterator[Finding]:
-        for o in objective_outputs(model):
+        for o in model.objective_outputs:
             if not o.out.is_probability:
                 continue
             for loss in o.losses:
@@ -593,3 +552,4 @@ def _encoding_fix(loss: Loss, metric, sparse: bool) -> str:
         return f"with integer labels use {twin} (or 'accuracy', which Keras matches to the labels)"
     twin = metric.name.replace("sparse_", "", 1)
     return f"with one-hot labels use {twin} (or 'accuracy', which Keras matches to the labels)"
+

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
 from modelaudit.engine import Rule, Severity, register
-from modelaudit.formats.dialects import normalize_dtype
 
 # ---- what Keras itself writes, and what it never should ------------------------------------------
 
@@ -995,7 +994,7 @@ class OversizedDeclaredShape(Rule):
         for row in getattr(model, "rows", ()):
             if row.layer.submodel is not None or not row.expected_weights:
                 continue
-            itemsize = dtype_bytes(normalize_dtype(row.layer.config.get("dtype"))[0] or "float32")
+            itemsize = dtype_bytes(row.layer.dtypes[0] or "float32")
             n = sum(w.size for w in row.expected_weights if all(type(d) is int for d in w.shape)) * itemsize
             total += n
             if n > largest_bytes:

@@ -95,14 +95,6 @@ class Inferred:
 
     # ---- the model view: what several rules read, computed once per model, on first use ----
 
-    def view(self, build):
-        """A rule family's own view of the model (security's walk of the configs), built once per
-        model by `build(model)` and kept with it, so that it lives exactly as long as the model."""
-        views = self.__dict__.setdefault("_views", {})
-        if build not in views:
-            views[build] = build(self)
-        return views[build]
-
     @cached_property
     def wiring(self):
         """The graph view (infer/wiring.py): who feeds whom, nested models opened up."""
