@@ -90,6 +90,7 @@ class LayerView:
     config: dict  # flattened: `kernel_initializer.class_name` -> value
     params: Optional[int]
     output_shapes: list  # one per output tensor of its first call, JSON-ready
+    inbound: list = field(default_factory=list)  # the layers it reads from, in order
 
 
 def layer_views(inferred) -> dict[str, LayerView]:
@@ -99,7 +100,7 @@ def layer_views(inferred) -> dict[str, LayerView]:
         skip = NESTED_KEYS if row.layer.submodel is not None else frozenset()
         shapes = [None if s is None else list(s) for s in row.first_output_shapes]
         out[row.path] = LayerView(row.path, row.layer.class_name, flat_config(row.layer.config, skip),
-                                  row.params, shapes)
+                                  row.params, shapes, list(row.inbound))
     return out
 
 
@@ -192,6 +193,7 @@ class LayerChange:
     config: dict  # key -> [old, new], only the keys that differ
     params: list
     output_shapes: list
+    inbound: list = field(default_factory=list)  # [old, new]: the layers it reads from (rewired when they differ)
 
 
 @dataclass
@@ -232,7 +234,7 @@ class ModelDiff:
                 "added": list(self.added),
                 "removed": list(self.removed),
                 "changed": [{"path": c.path, "class": c.class_name, "config": c.config, "params": c.params,
-                             "output_shapes": c.output_shapes} for c in self.changed],
+                             "output_shapes": c.output_shapes, "inbound": c.inbound} for c in self.changed],
             },
             "totals": dict(self.totals),
             "objective": {"old": self.objective_old, "new": self.objective_new, "changed": self.objective_changed},
@@ -271,10 +273,11 @@ def _layer_change(before: LayerView, after: LayerView) -> Optional[LayerChange]:
     config = {k: [before.config.get(k), after.config.get(k)] for k in keys
               if before.config.get(k) != after.config.get(k)}
     if (not config and before.class_name == after.class_name and before.params == after.params
-            and before.output_shapes == after.output_shapes):
+            and before.output_shapes == after.output_shapes and before.inbound == after.inbound):
         return None
     return LayerChange(after.path, [before.class_name, after.class_name], config,
-                       [before.params, after.params], [before.output_shapes, after.output_shapes])
+                       [before.params, after.params], [before.output_shapes, after.output_shapes],
+                       [before.inbound, after.inbound])
 
 
 def finding_key(f) -> tuple:

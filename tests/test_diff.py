@@ -40,6 +40,8 @@ def test_layers_added_removed_and_changed(review):
     assert by_path["conv"]["config"] == {"kernel_size": [[3, 3], [5, 5]]}
     assert by_path["out"]["config"] == {"units": [10, 1], "activation": ["softmax", "sigmoid"]}
     assert by_path["flat"]["config"] == {}
+    assert by_path["out"]["inbound"] == [["drop"], ["hidden"]]  # the layer before it, as the test built them
+    assert by_path["conv"]["inbound"][0] == by_path["conv"]["inbound"][1]
     for path in ("conv", "flat", "out"):
         assert by_path[path]["params"] == [base.params[path], changed.params[path]]
         assert by_path[path]["output_shapes"] == [base.shapes[path], changed.shapes[path]]

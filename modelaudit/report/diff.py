@@ -92,7 +92,13 @@ def _text_layers(diff) -> list[str]:
         out += [f"      {visible(k)}: {before_after(pair)}" for k, pair in c.config.items()]
         out.append(f"      params: {before_after(c.params, count)}")
         out.append(f"      output shape: {before_after(c.output_shapes, shapes)}")
+        if c.inbound[0] != c.inbound[1]:
+            out.append(f"      inputs: {before_after(c.inbound, _names)}")
     return out
+
+
+def _names(layers: list) -> str:
+    return value(", ".join(layers) or "none")
 
 
 def _layer_line(view) -> str:
@@ -205,7 +211,10 @@ def _layer_row(icon: str, view, c) -> str:
     params = count(c.params[1]) if c.params[0] == c.params[1] else f"{count(c.params[0])} → {count(c.params[1])}"
     old_s, new_s = shapes(c.output_shapes[0]), shapes(c.output_shapes[1])
     out_shape = _cell(new_s) if old_s == new_s else f"{_cell(old_s)} → {_cell(new_s)}"
-    config = "<br>".join(f"{_code(k)}: {_cell(value(o))} → {_cell(value(n))}" for k, (o, n) in c.config.items())
+    config = [f"{_code(k)}: {_cell(value(o))} → {_cell(value(n))}" for k, (o, n) in c.config.items()]
+    if c.inbound[0] != c.inbound[1]:
+        config.append(f"inputs: {_cell(_names(c.inbound[0]))} → {_cell(_names(c.inbound[1]))}")
+    config = "<br>".join(config)
     return f"| {icon} | {_code(c.path)} | {cls} | {params} | {out_shape} | {config} |"
 
 
