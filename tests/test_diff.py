@@ -109,6 +109,12 @@ def test_markdown_is_a_pull_request_comment_within_its_limit(review):
     short = render_markdown(diff_mod.compare(*sides), max_chars=1200)
     assert len(short) <= 1200
     assert "more rows not shown" in short and "| Total params |" in short
+    # a cut comment keeps the introduced finding (the gate's reason) before any layer row
+    sides = [diff_mod.load(p, settings_from(None)) for p in (review["changed"].path, review["bce"].path)]
+    cut = render_markdown(diff_mod.compare(*sides), max_chars=1600)
+    assert len(cut) <= 1600 and "more rows not shown" in cut
+    assert "[MA201](" in cut
+    assert "#### Layers" not in cut or cut.index("#### Findings introduced") < cut.index("#### Layers")
 
 
 def test_an_unreadable_side_is_one_line_and_exit_2(review, tmp_path):

@@ -182,18 +182,20 @@ def _md_head(diff) -> list[str]:
 
 
 def _md_pieces(diff):
-    """Pieces (lists of lines) in order; a table's header travels with its first row."""
+    """Pieces (lists of lines) in order of what a reviewer needs first — the findings (the gate's
+    reason), the objective, then the layers — so a cut comment keeps them; a table's header travels
+    with its first row."""
+    yield from _table(_findings_header(), [_finding_row(f) for f in diff.introduced], "#### Findings introduced")
+    yield from _table(_findings_header(), [_finding_row(f) for f in diff.resolved], "#### Findings resolved")
+    changed = diff.objective_changed
+    yield from _table(["| | before | after |", "|---|---|---|"],
+                      [f"| {k} | {_cell(value(o))} | {_cell(value(n))} |" for k, (o, n) in changed.items()],
+                      "#### Objective")
     rows = [("➕", diff.new_layers[p], None) for p in diff.added] + \
            [("➖", diff.old_layers[p], None) for p in diff.removed] + \
            [("✏️", diff.new_layers[c.path], c) for c in diff.changed]
     yield from _table(["| | Layer | Class | Params | Output shape | Config |", "|---|---|---|---:|---|---|"],
                       [_layer_row(*r) for r in rows], "#### Layers")
-    changed = diff.objective_changed
-    yield from _table(["| | before | after |", "|---|---|---|"],
-                      [f"| {k} | {_cell(value(o))} | {_cell(value(n))} |" for k, (o, n) in changed.items()],
-                      "#### Objective")
-    yield from _table(_findings_header(), [_finding_row(f) for f in diff.introduced], "#### Findings introduced")
-    yield from _table(_findings_header(), [_finding_row(f) for f in diff.resolved], "#### Findings resolved")
 
 
 def _table(header: list[str], rows: list[str], title: str):
