@@ -99,9 +99,25 @@ def layer_views(inferred) -> dict[str, LayerView]:
     for row in inferred.visible_rows():
         skip = NESTED_KEYS if row.layer.submodel is not None else frozenset()
         shapes = [None if s is None else list(s) for s in row.first_output_shapes]
-        out[row.path] = LayerView(row.path, row.layer.class_name, flat_config(row.layer.config, skip),
+        out[row.path] = LayerView(row.path, row.layer.class_name, flat_config(layer_config(row.layer), skip),
                                   row.params, shapes, list(row.inbound))
     return out
+
+
+# the plain dtype policies, by the class name each dialect writes: compared (and shown) by their name
+PLAIN_POLICIES = frozenset({"DTypePolicy", "Policy"})
+
+
+def layer_config(layer) -> dict:
+    """The layer's config with a plain dtype policy written as its name (`float32`, `mixed_float16`),
+    as Keras 2 writes it, so that a model re-saved by the other Keras reads the same there."""
+    config = layer.config if isinstance(layer.config, dict) else {}
+    dtype = config.get("dtype")
+    if isinstance(dtype, dict) and dtype.get("class_name") in PLAIN_POLICIES:
+        name = dtype.get("config", {}).get("name") if isinstance(dtype.get("config"), dict) else None
+        if isinstance(name, str):
+            return {**config, "dtype": name}
+    return config
 
 
 def flat_config(config: Any, skip: frozenset = frozenset()) -> dict:

@@ -231,3 +231,16 @@ def test_help_shows_the_review_commands_and_options():
     assert "REV:PATH" in run("diff", "--help").stdout
     check = run("check", "--help").stdout
     assert "--baseline" in check and "--write-baseline" in check
+
+
+def test_a_dtype_policy_reads_the_same_in_both_dialects(tmp_path):
+    """Keras 3 writes {"class_name": "DTypePolicy", "config": {"name": "float32"}}, tf_keras "float32":
+    the same model saved by each differs in no layer's dtype."""
+    import keras
+    import tf_keras
+
+    for k, name in ((keras, "k3.keras"), (tf_keras, "k2.h5")):
+        model = k.Sequential([k.Input((4,)), k.layers.Dense(3, activation="softmax", name="out")])
+        model.save(tmp_path / name)
+    doc, _ = diff_json(tmp_path / "k3.keras", tmp_path / "k2.h5")
+    assert not [c for c in doc["layers"]["changed"] if any(key.startswith("dtype") for key in c["config"])]

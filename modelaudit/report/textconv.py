@@ -47,7 +47,7 @@ def unreadable(reason: str) -> str:
 
 
 def _layers(inferred) -> list[str]:
-    from modelaudit.diff import NESTED_KEYS, flat_config
+    from modelaudit.diff import NESTED_KEYS, flat_config, layer_config
 
     if inferred.graph.opaque:
         return ["layers: none saved (a subclassed model, or a SavedModel without a Keras config)"]
@@ -62,7 +62,7 @@ def _layers(inferred) -> list[str]:
             head += f" <- {', '.join(row.inbound)}"
         out.append(visible(head))
         skip = NESTED_KEYS if row.layer.submodel is not None else frozenset()
-        config = flat_config(row.layer.config, skip)
+        config = flat_config(layer_config(row.layer), skip)
         out += [visible(f"    {key}: {_value(v)}") for key, v in sorted(config.items()) if not _noise(key, v)]
     return out
 
