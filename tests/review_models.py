@@ -84,8 +84,13 @@ def retrain(keras, model, path: str) -> Saved:
     return save(keras, model, path)
 
 
+_BUILT: dict = {}  # the fixture is imported into each test module, which makes one fixture each: built once here
+
+
 @pytest.fixture(scope="session")
 def review(tmp_path_factory):
+    if _BUILT:
+        return _BUILT
     import keras
 
     folder = str(tmp_path_factory.mktemp("review"))
@@ -96,4 +101,5 @@ def review(tmp_path_factory):
         if name == "bce":  # the same model after a step of training: same architecture, other bytes
             out["bce_retrained"] = retrain(keras, model, os.path.join(folder, "bce_retrained.keras"))
     keras.backend.clear_session()
-    return out
+    _BUILT.update(out)  # only once every model is built: a failed build fails each module alike
+    return _BUILT
