@@ -33,18 +33,12 @@ from modelaudit.infer.families import (
 from modelaudit.infer.geometry import Geometry, conv_geometry, data_format, pool_geometry, spatial_axes
 from modelaudit.infer.wiring import Node, Wiring
 from modelaudit.infer.wiring import known_shape as _shape
-from modelaudit.losses import assign
 
 KERNEL_INITIALIZERS = ("kernel_initializer", "depthwise_initializer", "pointwise_initializer",
                        "recurrent_initializer")
 CONSTANT_INITIALIZERS = {"zeros": "Zeros", "zero": "Zeros", "ones": "Ones", "one": "Ones", "constant": "Constant"}
 
 MAX_WALK = 10_000  # bound on every walk along the graph, against a hostile config
-
-def wiring(model) -> Wiring:
-    """The model's graph view (infer/wiring.py), built once per model: `Inferred.wiring`."""
-    return model.wiring
-
 
 # ---- small readers of configs ----------------------------------------------------------------------
 
@@ -113,7 +107,7 @@ class DenseParameterHotspot(Rule):
         total = model.total_params
         if not total:
             return
-        w = wiring(model)
+        w = model.wiring
         for node in w.first_calls():
             if node.cls != "Dense":
                 continue
@@ -145,7 +139,7 @@ class BiasBeforeBatchnorm(Rule):
     summary = "A Conv/Dense bias that the BatchNormalization right after it cancels"
 
     def check(self, model) -> Iterator[Finding]:
-        w = wiring(model)
+        w = model.wiring
         for node in w.first_calls():
             cfg = node.config
             if node.cls not in BIASED_LAYERS or not cfg.get("use_bias", True) or not _linear(cfg):
@@ -179,7 +173,7 @@ class DropoutBeforeBatchnorm(Rule):
     summary = "Dropout feeds straight into BatchNormalization: its statistics shift at inference"
 
     def check(self, model) -> Iterator[Finding]:
-        w = wiring(model)
+        w = model.wiring
         for node in w.first_calls():
             if node.cls not in BATCHNORM_LAYERS:
                 continue
@@ -209,7 +203,7 @@ class LinearStack(Rule):
     options = {"allow_bottleneck": True}
 
     def check(self, model) -> Iterator[Finding]:
-        w = wiring(model)
+        w = model.wiring
         for node in w.first_calls():
             if node.cls != "Dense":
                 continue
@@ -249,7 +243,7 @@ class DoubleActivation(Rule):
                "error at the output")
 
     def check(self, model) -> Iterator[Finding]:
-        w = wiring(model)
+        w = model.wiring
         for node in w.first_calls():
             if node.cls not in ACTIVATION_LAYERS:
                 continue  # a Dense or conv computes before it activates: an activation before it is fine
@@ -280,7 +274,7 @@ class DroppedInputRows(Rule):
     summary = "A 'valid' conv or pool whose stride does not tile its input: the last rows are ignored"
 
     def check(self, model) -> Iterator[Finding]:
-        for node, win in _windows(wiring(model)):
+        for node, win in _windows(model.wiring):
             if win.padding != "valid":
                 continue
             shape = node.input_shape()
@@ -310,7 +304,7 @@ class SpatialCollapse(Rule):
     summary = "A conv or pool with kernel or stride > 1 runs over a spatial axis already of size 1"
 
     def check(self, model) -> Iterator[Finding]:
-        w = wiring(model)
+        w = model.wiring
         for node, win in _windows(w):
             shape, out = node.input_shape(), node.output_shape()
             if out is None or any(d is not None and d <= 0 for d in out):
@@ -350,15 +344,10 @@ class ClassifierOutputRank(Rule):
         graph = model.graph
         if graph.objective is None:
             return
-        w = wiring(model)
-        names = graph.output_names if len(graph.output_names) == len(graph.outputs) else \
-            tuple(ref.layer for ref in graph.outputs)
-        units = [shape[-1] if shape else None for shape in model.output_shapes]
-        inner = graph.config.get("config") if isinstance(graph.config, dict) else None
-        by_name = isinstance(inner, dict) and isinstance(inner.get("output_layers"), dict)
-        assigned = assign(graph.objective, list(names), dict_outputs=by_name, units=units).losses
-        for name, output_losses, tensors in zip(names, assigned, w.outputs):
-            losses = [loss for loss in output_losses if loss.family.is_crossentropy]
+        w = model.wiring
+        for output, tensors in zip(model.objective_outputs, w.outputs):
+            name = output.name
+            losses = [loss for loss in output.losses if loss.family.is_crossentropy]
             if not losses or len(tensors) != 1:
                 continue
             path, call, _ = tensors[0]
@@ -481,7 +470,7 @@ class BatchnormWrongAxis(Rule):
     summary = "A BatchNormalization normalizes an axis that does not hold the channels"
 
     def check(self, model) -> Iterator[Finding]:
-        w = wiring(model)
+        w = model.wiring
         for node in w.first_calls():
             if node.cls not in BATCHNORM_LAYERS or node.config.get("virtual_batch_size"):
                 continue
@@ -548,7 +537,7 @@ class DeadLayer(Rule):
     summary = "A layer in the config that no model output depends on"
 
     def check(self, model) -> Iterator[Finding]:
-        w = wiring(model)
+        w = model.wiring
         if model.graph.opaque or not w.outputs:
             return
         live: set = set()

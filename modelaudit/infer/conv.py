@@ -55,6 +55,7 @@ class ConvSpec(LayerSpec):
     # with lora_rank, enable_lora() adds lora_kernel_a kernel[:-1] + (r,), lora_kernel_b (r, filters)
     # and freezes the kernel.
     rank = 2  # spatial axes
+    macs_at_input = False  # MACs counted at each output position (a transposed conv: at each input one)
 
     def _input(self, config, input_shapes):
         """(input shape, data format, spatial dims, channels) of the single input."""
@@ -74,6 +75,19 @@ class ConvSpec(LayerSpec):
 
     def _out_spatial(self, config, spatial) -> tuple:
         return self.window(config).output_spatial(spatial, self.name)
+
+    def macs(self, config, input_shapes, output_shapes):
+        _, fmt, spatial, channels = self._input(config, input_shapes)
+        positions = _positions(spatial if self.macs_at_input else split_channels(tuple(output_shapes[0]), fmt)[0])
+        if positions is None or channels is None:
+            return None
+        return self._position_macs(config, int(channels), prod(self._kernel(config))) * positions
+
+    def formula(self, config, input_shapes):
+        channels = self._input(config, input_shapes)[3]
+        if channels is None:
+            return None
+        return self._spelled(config, int(channels), self._kernel(config), input_shapes)
 
     def output_shapes(self, config, input_shapes):
         shape, fmt, spatial, _ = self._input(config, input_shapes)
@@ -109,23 +123,17 @@ class ConvSpec(LayerSpec):
             specs.append(WeightSpec("lora_kernel_b", (lora, filters)))
         return specs
 
-    def macs(self, config, input_shapes, output_shapes):
-        shape, fmt, _, channels = self._input(config, input_shapes)
-        out_spatial, _ = split_channels(tuple(output_shapes[0]), fmt)
-        positions = _positions(out_spatial)
-        if positions is None or channels is None:
-            return None
-        groups = self._groups(config)
-        kernel = prod(self._kernel(config))
-        return kernel * (int(channels) // groups) * self._filters(config) * positions
+    def _position_macs(self, config, channels: int, kernel: int) -> int:
+        """Multiply-accumulates at one position, for `channels` input channels and `kernel` taps."""
+        return kernel * (channels // self._groups(config)) * self._filters(config)
 
-    def formula(self, config, input_shapes):
+    def _spelled(self, config, channels: int, kernel: tuple, input_shapes) -> Optional[str]:
+        """The formula of the parameter count, for known input channels."""
         try:
             channels, groups, per_group = self._in_per_group(config, input_shapes)
         except ShapeError:
             return None
         filters = self._filters(config)
-        kernel = self._kernel(config)
         fan_in = dot(*kernel, per_group if groups == 1 else f"({channels}/{groups})")
         total = prod(kernel) * per_group * filters
         if use_bias(config):
@@ -147,6 +155,8 @@ class ConvSpec(LayerSpec):
 @register("Conv3DTranspose", "Convolution3DTranspose", rank=3)
 class ConvTransposeSpec(ConvSpec):
     # build(): kernel kernel_size + (filters, in), bias (filters,). No groups.
+    macs_at_input = True  # each input position scatters kernel·filters products per input channel
+
     def _groups(self, config) -> int:
         return 1
 
@@ -173,21 +183,11 @@ class ConvTransposeSpec(ConvSpec):
             specs.append(WeightSpec("bias", (filters,)))
         return specs
 
-    def macs(self, config, input_shapes, output_shapes):
-        # Each input position scatters kernel·filters products per input channel.
-        shape, _, spatial, channels = self._input(config, input_shapes)
-        positions = _positions(spatial)
-        if positions is None or channels is None:
-            return None
-        kernel = prod(self._kernel(config))
-        return kernel * int(channels) * self._filters(config) * positions
+    def _position_macs(self, config, channels: int, kernel: int) -> int:
+        return kernel * channels * self._filters(config)
 
-    def formula(self, config, input_shapes):
-        shape, _, _, channels = self._input(config, input_shapes)
-        if channels is None:
-            return None
+    def _spelled(self, config, channels: int, kernel: tuple, input_shapes) -> str:
         filters = self._filters(config)
-        kernel = self._kernel(config)
         total = prod(kernel) * channels * filters
         if use_bias(config):
             return f"({dot(*kernel, channels)} + 1)·{filters} = {total + filters}"
@@ -220,20 +220,11 @@ class DepthwiseConvSpec(ConvSpec):
             specs.append(WeightSpec("bias", (channels * dm,)))
         return specs
 
-    def macs(self, config, input_shapes, output_shapes):
-        shape, fmt, _, channels = self._input(config, input_shapes)
-        positions = _positions(split_channels(tuple(output_shapes[0]), fmt)[0])
-        if positions is None or channels is None:
-            return None
-        kernel = prod(self._kernel(config))
-        return kernel * int(channels) * self._multiplier(config) * positions
+    def _position_macs(self, config, channels: int, kernel: int) -> int:
+        return kernel * channels * self._multiplier(config)
 
-    def formula(self, config, input_shapes):
-        shape, _, _, channels = self._input(config, input_shapes)
-        if channels is None:
-            return None
+    def _spelled(self, config, channels: int, kernel: tuple, input_shapes) -> str:
         dm = self._multiplier(config)
-        kernel = self._kernel(config)
         total = prod(kernel) * channels * dm
         if use_bias(config):
             return f"({dot(*kernel)} + 1)·{channels}·{dm} = {total + channels * dm}"
@@ -264,23 +255,14 @@ class SeparableConvSpec(DepthwiseConvSpec):
             specs.append(WeightSpec("bias", (filters,)))
         return specs
 
-    def macs(self, config, input_shapes, output_shapes):
-        # Depthwise step at every output position, then a 1x1 conv over in*dm channels there.
-        shape, fmt, _, channels = self._input(config, input_shapes)
-        positions = _positions(split_channels(tuple(output_shapes[0]), fmt)[0])
-        if positions is None or channels is None:
-            return None
+    def _position_macs(self, config, channels: int, kernel: int) -> int:
+        # the depthwise step, then a 1x1 conv over in*dm channels
         dm = self._multiplier(config)
-        kernel = prod(self._kernel(config))
-        return (kernel * channels * dm + channels * dm * self._filters(config)) * positions
+        return kernel * channels * dm + channels * dm * self._filters(config)
 
-    def formula(self, config, input_shapes):
-        shape, _, _, channels = self._input(config, input_shapes)
-        if channels is None:
-            return None
+    def _spelled(self, config, channels: int, kernel: tuple, input_shapes) -> str:
         dm = self._multiplier(config)
         filters = self._filters(config)
-        kernel = self._kernel(config)
         total = prod(kernel) * channels * dm + channels * dm * filters
         text = f"{dot(*kernel, channels, dm)} + {dot(channels, dm, filters)}"
         if use_bias(config):

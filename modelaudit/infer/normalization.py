@@ -51,7 +51,6 @@ def _per_vector(specs) -> str | None:
 
 class _AxisCheckedSpec(LayerSpec):
     # compute_output_shape of every normalization layer: check axis bounds, return the input shape
-    name = "LayerNormalization"
 
     def output_shapes(self, config, input_shapes):
         shape = single_input(input_shapes, self.name)
@@ -72,7 +71,6 @@ class BatchNormalizationSpec(_AxisCheckedSpec):
     # Keras 3 takes one int axis -> shape (dim,). Keras 2 (tf_keras) also allowed several axes; its
     # params then have the input's rank with 1 off the axes, and virtual_batch_size inserts a 1 at
     # position 1 and shifts the saved (built, non-negative) axes by one.
-    name = "BatchNormalization"
 
     def _axes(self, config, shape) -> list[int]:
         raw = config.get("axis", -1)
@@ -120,7 +118,6 @@ class LayerNormalizationSpec(_AxisCheckedSpec):
     # rms_scaling. Keras 3 saves the built, already sorted list; Keras 2 (tf_keras) saves a
     # non-negative list in the order the user gave and shapes gamma in that order. So an unsorted
     # non-negative list is Keras 2's and keeps its order.
-    name = "LayerNormalization"
 
     def weights(self, config, input_shapes):
         shape = single_input(input_shapes, self.name)
@@ -140,7 +137,6 @@ class LayerNormalizationSpec(_AxisCheckedSpec):
 @register("RMSNormalization")
 class RMSNormalizationSpec(_AxisCheckedSpec):
     # rms_normalization.py build(): scale, shaped like LayerNormalization's gamma
-    name = "RMSNormalization"
 
     def weights(self, config, input_shapes):
         shape = single_input(input_shapes, self.name)
@@ -153,7 +149,6 @@ class RMSNormalizationSpec(_AxisCheckedSpec):
 class GroupNormalizationSpec(_AxisCheckedSpec):
     # group_normalization.py build(): the axis dim must be known and a multiple of groups
     # (groups=-1 means one group per channel); gamma (dim,), beta (dim,).
-    name = "GroupNormalization"
 
     def weights(self, config, input_shapes):
         shape = single_input(input_shapes, self.name)
@@ -180,7 +175,6 @@ class GroupNormalizationSpec(_AxisCheckedSpec):
 
 @register("UnitNormalization")
 class UnitNormalizationSpec(_AxisCheckedSpec):
-    name = "UnitNormalization"
 
     def formula(self, config, input_shapes):
         return None
@@ -191,7 +185,6 @@ class NormalizationSpec(_AxisCheckedSpec):
     # preprocessing/normalization.py build(): axis None -> (), int -> (axis,); the kept axes,
     # sorted non-negative, give mean and variance their shape; count is a scalar. All are
     # non-trainable and exist only when mean/variance were not passed in the config.
-    name = "Normalization"
 
     def _kept(self, config, shape) -> list[int]:
         axis = config.get("axis", -1)

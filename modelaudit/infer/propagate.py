@@ -12,8 +12,10 @@ from functools import cached_property
 from typing import Any, Optional
 
 from modelaudit.graph import Layer, ModelGraph, Weight, is_shape, positional_constants, shape_or_none, topological_order
+from modelaudit.infer import outputs as output_views
 from modelaudit.infer import registry, stored
 from modelaudit.infer.registry import ShapeError, WeightSpec
+from modelaudit.infer.wiring import Wiring
 from modelaudit.nesting import Steps, run
 
 
@@ -96,32 +98,26 @@ class Inferred:
     # ---- the model view: what several rules read, computed once per model, on first use ----
 
     @cached_property
-    def wiring(self):
-        """The graph view (infer/wiring.py): who feeds whom, nested models opened up."""
-        from modelaudit.infer.wiring import Wiring
-
+    def wiring(self) -> Wiring:
+        """The graph view (infer/wiring.py): who feeds whom, one node per layer call, nested models
+        opened up, so that an edge may cross a model boundary."""
         return Wiring(self)
 
     @cached_property
     def output_activations(self) -> list:
         """Per model output, its effective activation and the layer setting it (infer/outputs.py)."""
-        from modelaudit.infer.outputs import effective_output_activations
-
-        return effective_output_activations(self)
+        return output_views.effective_output_activations(self)
 
     @cached_property
     def loss_assignment(self):
-        """The compile config's losses (and their families) and metrics per model output."""
-        from modelaudit.infer.outputs import loss_assignment
-
-        return loss_assignment(self)
+        """The compile config's losses and metrics paired with the outputs (losses.Assignment): the
+        loss families per output, and what does not pair (MA209)."""
+        return output_views.loss_assignment(self)
 
     @cached_property
     def objective_outputs(self) -> list:
-        """Per model output: its effective activation, its losses (with their families) and metrics."""
-        from modelaudit.infer.outputs import objective_outputs
-
-        return objective_outputs(self)
+        """Per model output: its effective activation, its losses and its metrics."""
+        return output_views.objective_outputs(self)
 
 
 def _ignored_stored(weight: Weight) -> bool:

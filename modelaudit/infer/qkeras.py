@@ -55,9 +55,9 @@ class _FoldedBatchnorm:
 
 @register("QConv2DBatchnorm")
 class QConv2DBatchnormSpec(_FoldedBatchnorm, spec_class("Conv2D")):
-    name = "QConv2DBatchnorm"
+    pass
 
 
 @register("QDepthwiseConv2DBatchnorm")
 class QDepthwiseConv2DBatchnormSpec(_FoldedBatchnorm, spec_class("DepthwiseConv2D")):
-    name = "QDepthwiseConv2DBatchnorm"
+    pass
