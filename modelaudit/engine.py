@@ -1,7 +1,8 @@
 """The rule registry and the run: which rules apply, at what severity, and what fails the run.
 
-Rules yield findings with a layer and a message; the engine stamps code, name and severity on them,
-contains a rule that crashes, and applies select / ignore / severity overrides / per-file ignores.
+Rules yield findings through `Rule.finding`, which stamps the rule's code, name and severity (or the
+severity the rule grades that finding at); the engine adds the file's path, applies the configured
+severity override, contains a rule that crashes, and applies select / ignore / per-file ignores.
 """
 
 from __future__ import annotations
@@ -104,12 +105,8 @@ def all_rules() -> dict[str, type[Rule]]:
     global _loaded
     if not _loaded:
         _loaded = True
-        for family in RULE_FAMILIES:
-            try:
-                importlib.import_module(f"modelaudit.checks.{family}")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"modelaudit.checks.{family}":
-                    raise
+        for family in RULE_FAMILIES:  # every family exists: a renamed one fails loudly, never drops its rules
+            importlib.import_module(f"modelaudit.checks.{family}")
     return dict(sorted(RULES.items()))
 
 
@@ -190,9 +187,17 @@ class Settings:
                 out |= {c for s in selectors for c in resolve(s)}
         return out
 
-    def severity_of(self, finding: Finding) -> Severity:
+    def severity_of(self, finding: Finding, default: Optional[Severity] = None) -> Severity:
+        """The finding's severity under the configured override of its rule. The override replaces the
+        rule's severity; a finding the rule itself grades below its `default` (MA310's rate 0 is info)
+        is never raised by it."""
         override = self.severity.get(finding.code) or self.severity.get(finding.name)
-        return Severity(override) if override else finding.severity
+        if not override:
+            return finding.severity
+        wanted = Severity(override)
+        if default is not None and finding.severity.rank < default.rank and finding.severity.rank < wanted.rank:
+            return finding.severity
+        return wanted
 
     def instantiate(self, code: str) -> Rule:
         cls = all_rules()[code]
@@ -224,7 +229,7 @@ def run_rules(model, settings: Settings, path: str) -> tuple[list[Finding], list
             unlisted: list[Finding] = []
             for f in rule.check(model):
                 f = replace(f, code=rule.code, name=rule.name, path=path)
-                f = replace(f, severity=settings.severity_of(f))
+                f = replace(f, severity=settings.severity_of(f, rule.severity))
                 (produced if len(produced) < MAX_FINDINGS_PER_RULE else unlisted).append(f)
             if unlisted:
                 top = max(unlisted, key=lambda f: f.severity.rank)  # the most severe, first of them

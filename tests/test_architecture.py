@@ -689,6 +689,19 @@ def test_ma310_zero_rate_is_info(tmp_path):
     assert high.severity is Severity.WARNING and "drops 90% of the values" in high.message
 
 
+def test_ma310_severity_override_keeps_the_zero_rate_info(tmp_path):
+    """severity.MA310 sets the rule's severity: the high rate follows it, the rate 0 the rule grades as
+    info is never raised by it (it does nothing, whatever the team thinks of high rates)."""
+    for level, high_level in (("error", Severity.ERROR), ("info", Severity.INFO)):
+        config = {"severity": {"MA310": level}}
+        (tmp_path / level).mkdir()
+        zero = _one(dropout(lambda K: K.layers.Dropout(0.0, name="drop")), "MA310", tmp_path / level, config)
+        assert zero.severity is Severity.INFO and "has rate 0" in zero.message
+        (tmp_path / f"{level}-high").mkdir()
+        high = _one(dropout(lambda K: K.layers.Dropout(0.9, name="drop")), "MA310", tmp_path / f"{level}-high", config)
+        assert high.severity is high_level
+
+
 def test_options_are_checked():
     from modelaudit.checks.architecture import DenseParameterHotspot, HighDropoutRate
     from modelaudit.errors import ConfigError
