@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from modelaudit.infer.registry import ShapeError, as_tuple, require_rank, single_input
+from modelaudit.infer.registry import LayerSpec, ShapeError, as_tuple, require_rank, single_input
 
 CONV_PADDINGS = ("valid", "same", "causal")
 POOL_PADDINGS = ("valid", "same")
@@ -60,6 +60,17 @@ def spatial_input(config: dict, input_shapes: list, rank: int, layer: str) -> tu
     fmt = data_format(config)
     spatial, channels = split_channels(shape, fmt)
     return shape, fmt, spatial, channels
+
+
+class SpatialSpec(LayerSpec):
+    """A layer over `rank` spatial axes: its single input has rank + 2 axes (batch, channels)."""
+
+    rank = 2
+
+    def _shape(self, input_shapes: list) -> tuple:
+        shape = single_input(input_shapes, self.name)
+        require_rank(shape, self.rank + 2, self.name)
+        return shape
 
 
 def _choices(allowed: tuple) -> str:

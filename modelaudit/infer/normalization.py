@@ -49,6 +49,16 @@ def _per_vector(specs) -> str | None:
     return f"{dot(len(specs), *shape)} = {total}" if shape else f"{len(specs)} = {total}"
 
 
+def _gamma_beta(config: dict, param: tuple, rms: bool = False) -> list[WeightSpec]:
+    """gamma when scale (or rms_scaling) is on, beta when center is (and rms_scaling is not)."""
+    specs = []
+    if config.get("scale", True) or rms:
+        specs.append(WeightSpec("gamma", param))
+    if config.get("center", True) and not rms:
+        specs.append(WeightSpec("beta", param))
+    return specs
+
+
 class _AxisCheckedSpec(LayerSpec):
     # compute_output_shape of every normalization layer: check axis bounds, return the input shape
 
@@ -98,11 +108,7 @@ class BatchNormalizationSpec(_AxisCheckedSpec):
     def weights(self, config, input_shapes):
         shape = single_input(input_shapes, self.name)
         param = self._param_shape(config, shape)
-        specs = []
-        if config.get("scale", True):
-            specs.append(WeightSpec("gamma", param))
-        if config.get("center", True):
-            specs.append(WeightSpec("beta", param))
+        specs = _gamma_beta(config, param)
         specs.append(WeightSpec("moving_mean", param, trainable=False))
         specs.append(WeightSpec("moving_variance", param, trainable=False))
         if config.get("renorm", False):
@@ -125,13 +131,7 @@ class LayerNormalizationSpec(_AxisCheckedSpec):
         axes = raw if all(a >= 0 for a in raw) else sorted(raw)
         positive = _check_axes(axes, shape, self.name)
         param = _known(shape, positive, self.name)
-        rms = bool(config.get("rms_scaling", False))
-        specs = []
-        if config.get("scale", True) or rms:
-            specs.append(WeightSpec("gamma", param))
-        if config.get("center", True) and not rms:
-            specs.append(WeightSpec("beta", param))
-        return specs
+        return _gamma_beta(config, param, rms=bool(config.get("rms_scaling", False)))
 
 
 @register("RMSNormalization")

@@ -10,13 +10,11 @@ a config names them with module "keras.layers".
 
 from __future__ import annotations
 
-from modelaudit.infer.geometry import Geometry, join_channels, pool_geometry, spatial_input
-from modelaudit.infer.registry import LayerSpec, ShapeError, as_tuple, register
+from modelaudit.infer.geometry import Geometry, SpatialSpec, join_channels, pool_geometry, spatial_input
+from modelaudit.infer.registry import ShapeError, as_tuple, register
 
 
-class _Spatial(LayerSpec):
-    rank = 2  # spatial axes
-
+class _Spatial(SpatialSpec):
     def _input(self, config, input_shapes):
         return spatial_input(config, input_shapes, self.rank, self.name)
 

@@ -6,7 +6,8 @@ shape and have no weights. The SpatialDropout layers do too, but their InputSpec
 
 from __future__ import annotations
 
-from modelaudit.infer.registry import LayerSpec, register, require_rank, single_input
+from modelaudit.infer.geometry import SpatialSpec
+from modelaudit.infer.registry import LayerSpec, register, single_input
 
 
 @register("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization")
@@ -18,10 +19,6 @@ class PassThroughSpec(LayerSpec):
 @register("SpatialDropout1D", rank=1)
 @register("SpatialDropout2D", rank=2)
 @register("SpatialDropout3D", rank=3)
-class SpatialDropoutSpec(LayerSpec):
-    rank = 1  # spatial axes: the input has rank + 2 (batch and channels)
-
+class SpatialDropoutSpec(SpatialSpec):
     def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, self.name)
-        require_rank(shape, self.rank + 2, self.name)
-        return [shape]
+        return [self._shape(input_shapes)]

@@ -6,6 +6,7 @@ None has weights. A missing `data_format` takes Keras's default, channels_last.
 
 from __future__ import annotations
 
+from modelaudit.infer.geometry import SpatialSpec
 from modelaudit.infer.registry import LayerSpec, ShapeError, as_tuple, fmt_shape, prod, register, require_rank
 from modelaudit.infer.registry import single_input
 
@@ -28,14 +29,20 @@ def _pairs(value, n: int, key: str, layer: str) -> tuple:
     return tuple(as_tuple(v, 2) for v in value)
 
 
+def _batched(input_shapes, layer: str, expected: str) -> tuple:
+    """The single input, which must have at least its batch axis."""
+    shape = single_input(input_shapes, layer)
+    if len(shape) < 1:
+        raise ShapeError(f"{layer} expects {expected}")
+    return shape
+
+
 @register("Flatten")
 class FlattenSpec(LayerSpec):
     # flatten.py compute_output_shape: (batch, product of the rest), None if any is unknown, 1 if
     # there is no rest. data_format only changes the order of the elements, not the shape.
     def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, "Flatten")
-        if len(shape) < 1:
-            raise ShapeError("Flatten expects an input of rank >= 1")
+        shape = _batched(input_shapes, "Flatten", "an input of rank >= 1")
         rest = shape[1:]
         return [(shape[0], prod(rest) if rest else 1)]
 
@@ -44,9 +51,7 @@ class FlattenSpec(LayerSpec):
 class ReshapeSpec(LayerSpec):
     # reshape.py compute_output_shape -> ops/operation_utils.py compute_reshape_output_shape
     def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, "Reshape")
-        if len(shape) < 1:
-            raise ShapeError("Reshape expects an input with a batch dimension")
+        shape = _batched(input_shapes, "Reshape", "an input with a batch dimension")
         raw = config.get("target_shape")
         if not isinstance(raw, (list, tuple)):
             raise ShapeError(f"Reshape target_shape should be a list, got {raw!r}")
@@ -105,23 +110,21 @@ def _scale(dim, factor):
 
 
 @register("UpSampling1D")
-class UpSampling1DSpec(LayerSpec):
+class UpSampling1DSpec(SpatialSpec):
     # up_sampling1d.py: steps (axis 1) times size; there is no data_format
+    rank = 1
+
     def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, "UpSampling1D")
-        require_rank(shape, 3, "UpSampling1D")
+        shape = self._shape(input_shapes)
         (size,) = as_tuple(config.get("size", 2), 1)
         return [(shape[0], _scale(shape[1], size), shape[2])]
 
 
 @register("UpSampling2D", rank=2)
 @register("UpSampling3D", rank=3)
-class UpSamplingSpec(LayerSpec):
-    rank = 2  # spatial axes
-
+class UpSamplingSpec(SpatialSpec):
     def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, self.name)
-        require_rank(shape, self.rank + 2, self.name)
+        shape = self._shape(input_shapes)
         size = as_tuple(config.get("size", 2), self.rank)
         out = list(shape)
         start = _spatial_start(config)
@@ -131,12 +134,13 @@ class UpSamplingSpec(LayerSpec):
 
 
 @register("ZeroPadding1D")
-class ZeroPadding1DSpec(LayerSpec):
+class ZeroPadding1DSpec(SpatialSpec):
     # zero_padding1d.py: padding is an int or (left, right); the padded axis is 1, or 2 in channels_first
     # (Keras 3 only; Keras 2 has no data_format here and pads axis 1)
+    rank = 1
+
     def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, "ZeroPadding1D")
-        require_rank(shape, 3, "ZeroPadding1D")
+        shape = self._shape(input_shapes)
         left, right = as_tuple(config.get("padding", 1), 2)
         out = list(shape)
         axis = _spatial_start(config)
@@ -147,12 +151,9 @@ class ZeroPadding1DSpec(LayerSpec):
 
 @register("ZeroPadding2D", rank=2)
 @register("ZeroPadding3D", rank=3)
-class ZeroPaddingSpec(LayerSpec):
-    rank = 2  # spatial axes
-
+class ZeroPaddingSpec(SpatialSpec):
     def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, self.name)
-        require_rank(shape, self.rank + 2, self.name)
+        shape = self._shape(input_shapes)
         padding = _pairs(config.get("padding", 1), self.rank, "padding", self.name)
         out = list(shape)
         start = _spatial_start(config)
@@ -160,7 +161,6 @@ class ZeroPaddingSpec(LayerSpec):
             if out[start + i] is not None:
                 out[start + i] += before + after
         return [tuple(out)]
-
 
 
 def _crop(shape, axis, before, after, layer, cropping):
@@ -176,11 +176,12 @@ def _crop(shape, axis, before, after, layer, cropping):
 
 
 @register("Cropping1D")
-class Cropping1DSpec(LayerSpec):
+class Cropping1DSpec(SpatialSpec):
     # cropping1d.py: crops axis 1; no data_format. Default cropping (1, 1).
+    rank = 1
+
     def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, "Cropping1D")
-        require_rank(shape, 3, "Cropping1D")
+        shape = self._shape(input_shapes)
         before, after = as_tuple(config.get("cropping", 1), 2)
         return [(shape[0], _crop(shape, 1, before, after, "Cropping1D", [before, after]), shape[2])]
 
@@ -188,13 +189,11 @@ class Cropping1DSpec(LayerSpec):
 # cropping2d.py: default ((0, 0), (0, 0)); cropping3d.py: default ((1, 1), (1, 1), (1, 1))
 @register("Cropping2D", rank=2, default=0)
 @register("Cropping3D", rank=3, default=1)
-class CroppingSpec(LayerSpec):
-    rank = 2  # spatial axes
+class CroppingSpec(SpatialSpec):
     default = 0
 
     def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, self.name)
-        require_rank(shape, self.rank + 2, self.name)
+        shape = self._shape(input_shapes)
         cropping = _pairs(config.get("cropping", self.default), self.rank, "cropping", self.name)
         out = list(shape)
         start = _spatial_start(config)
