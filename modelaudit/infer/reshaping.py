@@ -21,9 +21,12 @@ def _spatial_start(config) -> int:
 
 
 def _pairs(value, n: int, key: str, layer: str) -> tuple:
-    """ZeroPadding2D/3D and Cropping2D/3D: an int, or n entries each an int or a (before, after) pair."""
+    """ZeroPadding and Cropping: an int, or n entries each an int or a (before, after) pair (the 1D
+    layers: the one pair itself)."""
     if isinstance(value, int):
         return tuple((value, value) for _ in range(n))
+    if n == 1 and isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return (tuple(value),)
     if not isinstance(value, (list, tuple)) or len(value) != n:
         raise ShapeError(f"{layer} {key} should be an int or {n} entries, got {value!r}")
     return tuple(as_tuple(v, 2) for v in value)
@@ -109,17 +112,8 @@ def _scale(dim, factor):
     return None if dim is None else dim * factor
 
 
-@register("UpSampling1D")
-class UpSampling1DSpec(SpatialSpec):
-    # up_sampling1d.py: steps (axis 1) times size; there is no data_format
-    rank = 1
-
-    def output_shapes(self, config, input_shapes):
-        shape = self._shape(input_shapes)
-        (size,) = as_tuple(config.get("size", 2), 1)
-        return [(shape[0], _scale(shape[1], size), shape[2])]
-
-
+# up_sampling1d.py: steps (axis 1) times size, no data_format; the 2D and 3D layers: each spatial axis
+@register("UpSampling1D", rank=1)
 @register("UpSampling2D", rank=2)
 @register("UpSampling3D", rank=3)
 class UpSamplingSpec(SpatialSpec):
@@ -133,22 +127,8 @@ class UpSamplingSpec(SpatialSpec):
         return [tuple(out)]
 
 
-@register("ZeroPadding1D")
-class ZeroPadding1DSpec(SpatialSpec):
-    # zero_padding1d.py: padding is an int or (left, right); the padded axis is 1, or 2 in channels_first
-    # (Keras 3 only; Keras 2 has no data_format here and pads axis 1)
-    rank = 1
-
-    def output_shapes(self, config, input_shapes):
-        shape = self._shape(input_shapes)
-        left, right = as_tuple(config.get("padding", 1), 2)
-        out = list(shape)
-        axis = _spatial_start(config)
-        if out[axis] is not None:
-            out[axis] += left + right
-        return [tuple(out)]
-
-
+# zero_padding1d.py: an int or (left, right) on axis 1 (2 in channels_first; Keras 2 has no data_format)
+@register("ZeroPadding1D", rank=1)
 @register("ZeroPadding2D", rank=2)
 @register("ZeroPadding3D", rank=3)
 class ZeroPaddingSpec(SpatialSpec):
@@ -175,18 +155,9 @@ def _crop(shape, axis, before, after, layer, cropping):
     return left
 
 
-@register("Cropping1D")
-class Cropping1DSpec(SpatialSpec):
-    # cropping1d.py: crops axis 1; no data_format. Default cropping (1, 1).
-    rank = 1
-
-    def output_shapes(self, config, input_shapes):
-        shape = self._shape(input_shapes)
-        before, after = as_tuple(config.get("cropping", 1), 2)
-        return [(shape[0], _crop(shape, 1, before, after, "Cropping1D", [before, after]), shape[2])]
-
-
-# cropping2d.py: default ((0, 0), (0, 0)); cropping3d.py: default ((1, 1), (1, 1), (1, 1))
+# cropping1d.py: axis 1, no data_format, default (1, 1); cropping2d.py: default ((0, 0), (0, 0));
+# cropping3d.py: default ((1, 1), (1, 1), (1, 1))
+@register("Cropping1D", rank=1, default=1)
 @register("Cropping2D", rank=2, default=0)
 @register("Cropping3D", rank=3, default=1)
 class CroppingSpec(SpatialSpec):
