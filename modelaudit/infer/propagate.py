@@ -175,6 +175,9 @@ def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], train
     results: dict[str, LayerResult] = {}
     sub_rows: dict[str, list] = {}
     input_index = {ref.layer: i for i, ref in enumerate(graph.inputs)}
+    # A nested model called again on the shapes of an earlier call gives that call's outputs: walked
+    # once, not once per call (a shared encoder; a hostile file calls one 49,000 times).
+    nested_outputs: dict = {}
 
     for name, call_index in topological_order(graph):
         layer = by_name[name]
@@ -188,13 +191,17 @@ def _walk(graph: ModelGraph, prefix: str, depth: int, fed: Optional[list], train
             continue
         in_shapes = _call_inputs(result, layer, call_index, tensors)
         if layer.submodel is not None:
-            nested: list = []
-            outs, _, totals = yield _walk(
-                layer.submodel, result.path, depth + 1, in_shapes, trainable and layer.trainable, nested
-            )
-            if call_index == 0:
-                sub_rows[name] = nested
-                _nested_totals(result, layer, nested, totals)
+            key = (name, repr(in_shapes))
+            outs = list(nested_outputs[key]) if call_index and key in nested_outputs else None
+            if outs is None:
+                nested: list = []
+                outs, _, totals = yield _walk(
+                    layer.submodel, result.path, depth + 1, in_shapes, trainable and layer.trainable, nested
+                )
+                nested_outputs.setdefault(key, outs)
+                if call_index == 0:  # the nested rows and totals are the first call's
+                    sub_rows[name] = nested
+                    _nested_totals(result, layer, nested, totals)
         else:
             outs = _layer_call(result, layer, call_index, in_shapes, trainable, recorded)
         # by call index: the walk reaches a shared layer's calls in dependency order, not call order

@@ -159,7 +159,7 @@ class Wiring:
             position = scope.input_position(layer.name)
             for call in scope.owner.calls:  # a nested model called twice is fed twice
                 if position is not None and position < len(call.inputs):
-                    out = out + (yield self._resolve(scope.parent, call.inputs[position]))
+                    out.extend((yield self._resolve(scope.parent, call.inputs[position])))  # += per call: quadratic
         else:
             out = [(path, ref.call, ref.index)]
         self._memo[key] = out

@@ -357,6 +357,11 @@ REGRESSIONS = [
     # under the same key are not looked at again, and a list's callable slot is decided once)
     ("config-at-the-value-bound", "k3_npz.keras",
      _case("k3_npz.keras", ("json_bounds", 273170), ("hdf5_dtype", 95792253))),
+    # Found by bench/fuzz.py (seed 20261201, input #314): a nested Sequential called 49,000 times took 4.6 s
+    # of CPU: the propagation walked it once per call (infer/propagate._walk now reuses the outputs of
+    # a call on the same shapes) and the graph view joined its inputs' lists per call (infer/wiring)
+    ("nested-model-called-49000-times", "k2_functional.h5",
+     _case("k2_functional.h5", ("json_splice", 50104), ("json_bounds", 138216), ("json_splice", 50104))),
     ("layers-at-the-bound", "multi_input_functional.keras",
      _edit_config("multi_input_functional.keras", _copies("label", 14_990))),
     ("layers-past-the-bound", "multi_input_functional.keras",
@@ -366,7 +371,8 @@ REGRESSIONS = [
 # The heavy ones run their first two commands only (a few seconds each); the rest run every command.
 HEAVY = {"layers-at-the-bound", "layers-past-the-bound", "layer-called-49000-times", "layer-called-90601-times",
          "zip-132000-members", "zip-4000-duplicate-members", "hdf5-hard-links-to-root-many-objects",
-         "json-1.9-million-floats", "config-at-the-value-bound"}
+         "json-1.9-million-floats", "config-at-the-value-bound",
+         "nested-model-called-49000-times"}
 
 
 @pytest.mark.parametrize("make", [r[2] for r in REGRESSIONS], ids=[r[0] for r in REGRESSIONS])
