@@ -176,21 +176,11 @@ def _severity(table: Any, source: str) -> dict[str, str]:
     return {code: level for code, (_, level) in out.items()}
 
 
-def _option_type_ok(default: Any, value: Any) -> bool:
-    if default is None:
-        return True
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, int):
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if isinstance(default, (list, tuple)):
-        return isinstance(value, list)
-    return isinstance(value, type(default))
-
-
 def _rule_options(table: Any, source: str) -> dict[str, dict]:
+    """[tool.modelaudit.rules.<rule>] tables, each checked by modelaudit/options.py against what the
+    rule declares."""
+    from modelaudit import options as rule_options
+
     if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
         raise ConfigError(f"{source}: rules must hold one [tool.modelaudit.rules.<name>] table per rule")
     rules = all_rules()
@@ -202,20 +192,8 @@ def _rule_options(table: Any, source: str) -> dict[str, dict]:
             raise ConfigError(f"{source}: rules.{key}: {exc}") from None
         if len(codes) != 1:
             raise ConfigError(f"{source}: rules.{key} must name one rule, not a prefix")
-        cls = rules[codes[0]]
         opts = {k.replace("-", "_"): v for k, v in options.items()}
-        for name, value in opts.items():
-            if name not in cls.options:
-                known = [k.replace("_", "-") for k in cls.options] or ["none"]
-                raise ConfigError(
-                    f"{source}: rule {cls.code} ({cls.name}) has no option {name.replace('_', '-')!r} "
-                    f"(its options: {', '.join(known)})"
-                )
-            if not _option_type_ok(cls.options[name], value):
-                raise ConfigError(
-                    f"{source}: rules.{key}.{name.replace('_', '-')} must be a {type(cls.options[name]).__name__}, "
-                    f"not {value!r}"
-                )
+        rule_options.validate(rules[codes[0]], opts, source, key)
         out[codes[0]] = opts
     return out
 

@@ -61,7 +61,11 @@ class Finding:
 
 
 class Rule:
-    """One rule: a code, a kebab-case name, a default severity, typed options, and check()."""
+    """One rule: a code, a kebab-case name, a default severity, typed options, and check().
+
+    `options` declares each option with its default (its type is the option's type) or an
+    `options.Option(default, check)`; modelaudit/options.py validates them, for the configuration and
+    for a rule built here, and `self.opts` holds the checked values."""
 
     code: str = ""
     name: str = ""
@@ -71,12 +75,19 @@ class Rule:
     default_enabled: bool = True  # policy rules are off until configured
 
     def __init__(self, **options: Any):
-        unknown = set(options) - set(self.options)
-        if unknown:
-            from modelaudit.errors import ConfigError
+        from modelaudit import options as rule_options
 
-            raise ConfigError(f"rule {self.code} ({self.name}) has no option {sorted(unknown)[0]!r}")
-        self.opts = {**self.options, **options}
+        self.opts = rule_options.validate(type(self), options)
+
+    @classmethod
+    def validate_options(cls, opts: dict) -> Optional[str]:
+        """A check across options (yamllint's VALIDATE): what is wrong with them together, or None."""
+        return None
+
+    @classmethod
+    def configured_options(cls, settings: "Settings") -> dict:
+        """Options the configuration gives the rule outside [tool.modelaudit.rules] (a policy value)."""
+        return {}
 
     def check(self, model) -> Iterator["Finding"]:  # model: infer.propagate.Inferred
         raise NotImplementedError
@@ -203,6 +214,7 @@ class Settings:
         cls = all_rules()[code]
         options = dict(self.rule_options.get(code, {}))
         options.update(self.rule_options.get(cls.name, {}))
+        options.update(cls.configured_options(self))
         return cls(**options)
 
 
