@@ -235,7 +235,6 @@ def run_rules(model, settings: Settings, path: str) -> tuple[list[Finding], list
         if code in skip:
             continue
         rule = settings.instantiate(code)
-        rule.settings = settings
         try:
             produced: list[Finding] = []
             unlisted: list[Finding] = []

@@ -20,6 +20,7 @@ class PolicyRule(Rule):
     severity = Severity.ERROR
     default_enabled = False
     policy_key: str = ""
+    options = {"limit": None}  # the policy's value, parsed; None when the rule is selected without one
 
     @classmethod
     def enabled_by(cls, settings) -> bool:
@@ -30,12 +31,21 @@ class PolicyRule(Rule):
         """The configured value, checked; raises ValueError saying what is expected."""
         raise NotImplementedError
 
+    @classmethod
+    def configured_options(cls, settings) -> dict:
+        """The policy's value as the rule's `limit` option (config.py has refused a bad one already)."""
+        if cls.policy_key not in settings.policy:
+            return {}
+        try:
+            return {"limit": cls.parse(settings.policy[cls.policy_key])}
+        except ValueError as exc:
+            from modelaudit.errors import ConfigError
+
+            raise ConfigError(f"policy.{cls.policy_key}: {exc}") from None
+
     def limit(self) -> Any:
         """The configured value, or None when this rule was selected without one."""
-        settings = getattr(self, "settings", None)
-        if settings is None or self.policy_key not in settings.policy:
-            return None
-        return self.parse(settings.policy[self.policy_key])
+        return self.opts["limit"]
 
 
 def policy_rule(cls: type[PolicyRule]) -> type[PolicyRule]:
