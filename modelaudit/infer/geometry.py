@@ -80,7 +80,8 @@ def _choices(allowed: tuple) -> str:
 
 def conv_length(n, kernel: int, stride: int, dilation: int, pad: str, layer: str,
                 allowed: tuple = CONV_PADDINGS) -> Optional[int]:
-    """One spatial output length of a forward convolution or a pool (floor division, as Keras's np.floor)."""
+    """The conv output size (or a pool's) along one spatial axis, for a forward convolution (floor
+    division, as Keras's np.floor)."""
     if n is None:
         return None
     if pad not in allowed:
