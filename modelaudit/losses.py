@@ -413,7 +413,3 @@ def _metrics(item: Any) -> tuple:
 
 def _names(names: Sequence[str]) -> str:
     return ", ".join(f"'{n}'" for n in names)
-
-
-__all__ = ["LossFamily", "Loss", "Metric", "Assignment", "normalize_loss", "normalize_metric", "assign",
-           "custom_by_name"]
