@@ -53,22 +53,25 @@ def policy_rule(cls: type[PolicyRule]) -> type[PolicyRule]:
     return register(cls)
 
 
-def _count(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"must be a whole number of {what} (0 or more), not {value!r}")
-    return value
+class _CountPolicy(PolicyRule):
+    """A policy value that is a count of `counted` (params, layers)."""
+
+    counted = ""
+
+    @classmethod
+    def parse(cls, value):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"must be a whole number of {cls.counted} (0 or more), not {value!r}")
+        return value
 
 
 @policy_rule
-class MaxParams(PolicyRule):
+class MaxParams(_CountPolicy):
     code = "MA501"
     name = "max-params"
     policy_key = "max-params"
     summary = "The model has more params than the policy's max-params"
-
-    @classmethod
-    def parse(cls, value):
-        return _count(value, "params")
+    counted = "params"
 
     def check(self, model):
         limit = self.limit()
@@ -81,15 +84,12 @@ class MaxParams(PolicyRule):
 
 
 @policy_rule
-class MaxLayers(PolicyRule):
+class MaxLayers(_CountPolicy):
     code = "MA507"
     name = "max-layers"
     policy_key = "max-layers"
     summary = "The model has more layers than the policy's max-layers"
-
-    @classmethod
-    def parse(cls, value):
-        return _count(value, "layers")
+    counted = "layers"
 
     def check(self, model):
         limit = self.limit()
