@@ -244,3 +244,14 @@ def test_a_dtype_policy_reads_the_same_in_both_dialects(tmp_path):
         model.save(tmp_path / name)
     doc, _ = diff_json(tmp_path / "k3.keras", tmp_path / "k2.h5")
     assert not [c for c in doc["layers"]["changed"] if any(key.startswith("dtype") for key in c["config"])]
+
+
+def test_a_retrained_model_is_no_change(review):
+    """The same model after a step of training (other weights, other bytes): nothing to review."""
+    doc, code = diff_json(review["bce"].path, review["bce_retrained"].path)
+    assert code == 0
+    assert doc["layers"] == {"added": [], "removed": [], "changed": []}
+    assert doc["objective"]["changed"] == {} and doc["findings"] == {"introduced": [], "resolved": []}
+    assert doc["totals"]["total_params"] == [review["bce"].total, review["bce_retrained"].total]
+    assert "No change in layers, totals, objective or findings." in run("diff", review["bce"].path,
+                                                                        review["bce_retrained"].path).stdout
