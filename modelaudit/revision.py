@@ -39,39 +39,54 @@ def split(spec: str) -> Optional[tuple[str, str]]:
 
 def _git(args: list[str], spec: str, limit: int = 1 << 20) -> bytes:
     """git's standard output (at most `limit` bytes), or ModelReadError with git's own first line."""
+    with tempfile.TemporaryFile() as out:
+        _git_into(args, spec, out.fileno(), limit)
+        out.seek(0)
+        return out.read()
+
+
+def _git_into(args: list[str], spec: str, fd: int, limit: int) -> None:
+    """git writing its standard output straight into `fd` (no copy in this process), killed past
+    `limit` bytes or GIT_TIMEOUT seconds; ModelReadError with git's own first line when it fails."""
+    import time
+
     # stderr to a file, not a pipe: git-lfs's progress lines could otherwise fill it and stall git
     with tempfile.TemporaryFile() as errors:
         try:
-            proc = subprocess.Popen(["git", *args], stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(["git", *args], stdout=fd, stderr=errors, stdin=subprocess.DEVNULL)
         except OSError as exc:
             raise ModelReadError(f"cannot run git ({exc.strerror or exc})") from None
+        deadline = time.monotonic() + GIT_TIMEOUT
         try:
-            out = proc.stdout.read(limit + 1)
-            if len(out) > limit:
-                raise ModelReadError(f"{spec}: git gave more than {limit:,} bytes")
-            proc.wait(GIT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise ModelReadError(f"{spec}: git took more than {GIT_TIMEOUT} s") from None
+            while True:
+                try:
+                    proc.wait(0.05)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if os.fstat(fd).st_size > limit:
+                    raise ModelReadError(f"{spec}: git gave more than {limit:,} bytes")
+                if time.monotonic() > deadline:
+                    raise ModelReadError(f"{spec}: git took more than {GIT_TIMEOUT} s")
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            proc.stdout.close()
-        errors.seek(0)
-        err = errors.read(4096)
-    if proc.returncode:
-        lines = err.decode("utf-8", "replace").strip().splitlines()
-        reason = lines[0] if lines else f"git exited {proc.returncode}"
-        raise ModelReadError(one_line(reason.removeprefix("fatal: ")))
-    return out
+        if proc.returncode:
+            errors.seek(0)
+            lines = errors.read(4096).decode("utf-8", "replace").strip().splitlines()
+            reason = lines[0] if lines else f"git exited {proc.returncode}"
+            raise ModelReadError(one_line(reason.removeprefix("fatal: ")))
+    if os.fstat(fd).st_size > limit:
+        raise ModelReadError(f"{spec}: git gave more than {limit:,} bytes")
 
 
 def _kind(spec: str) -> str:
     return _git(["cat-file", "-t", spec], spec).decode().strip()
 
 
-def _blob(spec: str) -> bytes:
-    return _git(["cat-file", "--filters", spec], spec, MAX_BLOB_BYTES)
+def _blob_into(spec: str, fd: int) -> None:
+    _git_into(["cat-file", "--filters", spec], spec, fd, MAX_BLOB_BYTES)
 
 
 @contextlib.contextmanager
@@ -79,7 +94,7 @@ def checked_out(spec: str) -> Iterator[str]:
     """A path the readers can open holding `spec`'s content (REV:PATH), for the `with` block only."""
     kind = _kind(spec)
     if kind == "blob":
-        with _in_memory(_blob(spec), os.path.basename(spec.partition(":")[2])) as path:
+        with _in_memory(spec, os.path.basename(spec.partition(":")[2])) as path:
             yield path
     elif kind == "tree":
         with _tree(spec) as path:
@@ -89,30 +104,26 @@ def checked_out(spec: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _in_memory(data: bytes, name: str) -> Iterator[str]:
+def _in_memory(spec: str, name: str) -> Iterator[str]:
+    """The blob in an anonymous in-memory file (Linux's memfd), git writing into it directly; where
+    there is none, a private temporary file."""
     create = getattr(os, "memfd_create", None)
     if create is not None and os.path.isdir("/proc/self/fd"):
         fd = create(name or "model", getattr(os, "MFD_CLOEXEC", 0))
         try:
-            _write_all(fd, data)
+            _blob_into(spec, fd)
             yield f"/proc/self/fd/{fd}"
         finally:
             os.close(fd)
         return
-    folder = tempfile.mkdtemp(prefix="modelaudit-rev-")  # no memfd (macOS, Windows): a private file
+    folder = tempfile.mkdtemp(prefix="modelaudit-rev-")
     try:
         path = os.path.join(folder, name or "model")
         with open(path, "wb") as f:
-            f.write(data)
+            _blob_into(spec, f.fileno())
         yield path
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 @contextlib.contextmanager
@@ -136,7 +147,7 @@ def _tree(spec: str) -> Iterator[str]:
                 raise ModelReadError(f"{spec}: a file outside the folder ({one_line(rel)})")
             os.makedirs(os.path.dirname(target), exist_ok=True)
             with open(target, "wb") as f:
-                f.write(_blob(f"{spec.rstrip('/')}/{rel}"))
+                _blob_into(f"{spec.rstrip('/')}/{rel}", f.fileno())
         yield root
     finally:
         shutil.rmtree(folder, ignore_errors=True)
