@@ -255,3 +255,14 @@ def test_a_retrained_model_is_no_change(review):
     assert doc["totals"]["total_params"] == [review["bce"].total, review["bce_retrained"].total]
     assert "No change in layers, totals, objective or findings." in run("diff", review["bce"].path,
                                                                         review["bce_retrained"].path).stdout
+
+
+def test_a_blob_past_the_size_bound_is_refused(repo, monkeypatch):
+    from modelaudit import diff as diff_mod
+    from modelaudit import revision
+    from modelaudit.api import settings_from
+
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr(revision, "MAX_BLOB_BYTES", 1000)
+    side = diff_mod.load("HEAD:models/renamed.keras", settings_from(None))
+    assert not side.readable and "more than 1,000 bytes" in side.problem
