@@ -51,7 +51,8 @@ def validate(rule_class, given: dict, source: Optional[str] = None, key: Optiona
         default = spec.default if isinstance(spec, Option) else spec
         if not _type_ok(default, value):
             what = f"{where}.{kebab(name)}" if where else f"{rule}: option {kebab(name)}"
-            raise ConfigError(f"{what} must be a {type(default).__name__}, not {value!r}")
+            kind = type(default).__name__
+            raise ConfigError(f"{what} must be {'an' if kind[0] in 'aeiou' else 'a'} {kind}, not {value!r}")
         if isinstance(spec, Option) and spec.check is not None:
             try:
                 value = spec.check(value)

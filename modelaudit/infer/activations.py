@@ -5,13 +5,13 @@ All keep their input's shape (compute_output_shape returns input_shape). Only PR
 
 from __future__ import annotations
 
-from modelaudit.infer.registry import LayerSpec, ShapeError, WeightSpec, fmt_shape, prod, register, single_input
+from modelaudit.infer.registry import LayerSpec, SameShapeSpec, ShapeError, WeightSpec, fmt_shape, prod, register
+from modelaudit.infer.registry import register_each, single_input
 
 
-@register("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax")
-class ElementwiseActivationSpec(LayerSpec):
-    def output_shapes(self, config, input_shapes):
-        return [single_input(input_shapes, "activation layer")]
+@register_each("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax")
+class ElementwiseActivationSpec(SameShapeSpec):
+    pass
 
 
 def _shared_axes(config) -> list:

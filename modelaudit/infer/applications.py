@@ -13,7 +13,8 @@ ops broadcasting (keras/src/ops/operation_utils.py `broadcast_shapes`), batch ax
 
 from __future__ import annotations
 
-from modelaudit.infer.registry import LayerSpec, ShapeError, WeightSpec, fmt_shape, prod, register, single_input
+from modelaudit.infer.registry import LayerSpec, SameShapeSpec, ShapeError, WeightSpec, fmt_shape, prod, register
+from modelaudit.infer.registry import single_input
 
 
 def broadcast(shape1, shape2, layer: str) -> tuple:
@@ -53,9 +54,8 @@ class LayerScaleSpec(LayerSpec):
 
 
 @register("StochasticDepth")
-class StochasticDepthSpec(LayerSpec):
-    def output_shapes(self, config, input_shapes):
-        return [single_input(input_shapes, "StochasticDepth")]
+class StochasticDepthSpec(SameShapeSpec):
+    pass
 
 
 @register("CustomScaleLayer")

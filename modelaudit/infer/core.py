@@ -9,7 +9,7 @@ from typing import Optional
 from modelaudit.graph import is_shape
 from modelaudit.infer import quantized
 from modelaudit.infer.registry import LayerSpec, ShapeError, WeightSpec, fmt_shape, prod, register
-from modelaudit.infer.registry import single_input, use_bias
+from modelaudit.infer.registry import SameShapeSpec, single_input, use_bias
 
 
 @register("InputLayer")
@@ -376,10 +376,9 @@ class IdentitySpec(LayerSpec):
 
 
 @register("Masking")
-class MaskingSpec(LayerSpec):
+class MaskingSpec(SameShapeSpec):
     # masking.py compute_output_shape: the input shape; no weights.
-    def output_shapes(self, config, input_shapes):
-        return [single_input(input_shapes, "Masking")]
+    pass
 
 
 @register("Lambda")

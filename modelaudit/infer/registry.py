@@ -104,6 +104,13 @@ class LayerSpec:
         return frozenset()
 
 
+class SameShapeSpec(LayerSpec):
+    """A layer with one input whose output has that input's shape (an activation, a dropout, a mask)."""
+
+    def output_shapes(self, config: dict, input_shapes: list[Shape]) -> list[Shape]:
+        return [single_input(input_shapes, self.name)]
+
+
 SPECS: dict[str, LayerSpec] = {}
 _loaded = False
 

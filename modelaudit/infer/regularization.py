@@ -7,13 +7,12 @@ shape and have no weights. The SpatialDropout layers do too, but their InputSpec
 from __future__ import annotations
 
 from modelaudit.infer.geometry import SpatialSpec
-from modelaudit.infer.registry import LayerSpec, register, single_input
+from modelaudit.infer.registry import SameShapeSpec, register, register_each
 
 
-@register("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization")
-class PassThroughSpec(LayerSpec):
-    def output_shapes(self, config, input_shapes):
-        return [single_input(input_shapes, "regularization layer")]
+@register_each("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization")
+class PassThroughSpec(SameShapeSpec):
+    pass
 
 
 @register("SpatialDropout1D", rank=1)
