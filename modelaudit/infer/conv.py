@@ -34,6 +34,11 @@ def _filters(config: dict, layer: str) -> int:
     return int(value)
 
 
+def _with_bias(config: dict, specs: list, shape: tuple) -> list:
+    """The weights, then the bias of that shape when use_bias is on (Keras's default)."""
+    return specs + [WeightSpec("bias", shape)] if use_bias(config) else specs
+
+
 def _known_channels(channels, layer: str, shape) -> int:
     if channels is None:
         raise ShapeError(f"{layer} needs a known channel dimension to build its kernel, got {fmt_shape(shape)}")
@@ -60,6 +65,11 @@ class ConvSpec(LayerSpec):
     def _input(self, config, input_shapes):
         """(input shape, data format, spatial dims, channels) of the single input."""
         return spatial_input(config, input_shapes, self.rank, self.name)
+
+    def _channels(self, config, input_shapes) -> int:
+        """The input's channel count, which the kernel's shape needs known."""
+        shape, _, _, channels = self._input(config, input_shapes)
+        return _known_channels(channels, self.name, shape)
 
     def window(self, config) -> Geometry:
         return conv_geometry(config, self.rank, self.name)
@@ -175,13 +185,10 @@ class ConvTransposeSpec(ConvSpec):
         return [join_channels(shape[0], out, filters, fmt)]
 
     def weights(self, config, input_shapes):
-        shape, _, _, channels = self._input(config, input_shapes)
-        channels = _known_channels(channels, self.name, shape)
+        channels = self._channels(config, input_shapes)
         filters = self._filters(config)
         specs = [WeightSpec("kernel", self._kernel(config) + (filters, channels))]
-        if use_bias(config):
-            specs.append(WeightSpec("bias", (filters,)))
-        return specs
+        return _with_bias(config, specs, (filters,))
 
     def _position_macs(self, config, channels: int, kernel: int) -> int:
         return kernel * channels * self._filters(config)
@@ -212,13 +219,10 @@ class DepthwiseConvSpec(ConvSpec):
         return [join_channels(shape[0], out, out_channels, fmt)]
 
     def weights(self, config, input_shapes):
-        shape, _, _, channels = self._input(config, input_shapes)
-        channels = _known_channels(channels, self.name, shape)
+        channels = self._channels(config, input_shapes)
         dm = self._multiplier(config)
         specs = [WeightSpec("kernel", self._kernel(config) + (channels, dm))]
-        if use_bias(config):
-            specs.append(WeightSpec("bias", (channels * dm,)))
-        return specs
+        return _with_bias(config, specs, (channels * dm,))
 
     def _position_macs(self, config, channels: int, kernel: int) -> int:
         return kernel * channels * self._multiplier(config)
@@ -243,17 +247,14 @@ class SeparableConvSpec(DepthwiseConvSpec):
         return ConvSpec.output_shapes(self, config, input_shapes)
 
     def weights(self, config, input_shapes):
-        shape, _, _, channels = self._input(config, input_shapes)
-        channels = _known_channels(channels, self.name, shape)
+        channels = self._channels(config, input_shapes)
         dm = self._multiplier(config)
         filters = self._filters(config)
         specs = [
             WeightSpec("depthwise_kernel", self._kernel(config) + (channels, dm)),
             WeightSpec("pointwise_kernel", (1,) * self.rank + (channels * dm, filters)),
         ]
-        if use_bias(config):
-            specs.append(WeightSpec("bias", (filters,)))
-        return specs
+        return _with_bias(config, specs, (filters,))
 
     def _position_macs(self, config, channels: int, kernel: int) -> int:
         # the depthwise step, then a 1x1 conv over in*dm channels
@@ -309,9 +310,7 @@ class ConvLSTMSpec(ConvSpec):
             WeightSpec("kernel", kernel + (channels, 4 * filters)),
             WeightSpec("recurrent_kernel", kernel + (filters, 4 * filters)),
         ]
-        if use_bias(config):
-            specs.append(WeightSpec("bias", (4 * filters,)))
-        return specs
+        return _with_bias(config, specs, (4 * filters,))
 
     def macs(self, config, input_shapes, output_shapes):
         # Per time step: the input conv (strided, padded as configured) and the recurrent conv on
