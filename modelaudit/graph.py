@@ -127,6 +127,11 @@ class Layer:
         return bool(self.config.get("trainable", True))
 
     @property
+    def is_op(self) -> bool:
+        """A Keras 3 operation (keras.src.ops.*) serialized as a node of the functional graph."""
+        return (self.module or "").startswith(("keras.src.ops.", "keras.ops."))
+
+    @property
     def dtypes(self) -> tuple[Optional[str], Optional[str]]:
         """(variable dtype, compute dtype) of the layer's dtype policy, either dialect; None where the
         config names none."""

@@ -46,7 +46,7 @@ def generic_keys(graph: ModelGraph) -> dict[str, str]:
 
 def is_op(layer: Layer) -> bool:
     """A Keras 3 operation (keras.src.ops.*) serialized as a node of the functional graph."""
-    return (layer.module or "").startswith(("keras.src.ops.", "keras.ops."))
+    return layer.is_op
 
 
 def name_keys(graph: ModelGraph) -> dict[str, str]:

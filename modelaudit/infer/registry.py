@@ -14,7 +14,6 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from modelaudit.formats.manifest import is_op
 from modelaudit.graph import Shape, fmt_shape, size_of  # noqa: F401  (fmt_shape: the specs' messages)
 
 FAMILIES = (
@@ -198,7 +197,7 @@ def spec_for(layer) -> Optional[LayerSpec]:
     name alone does not say what the node computes (a tf.keras TFOpLambda names its op in
     `config["function"]`; a Keras 3 op node is told apart from the layer of the same name by its
     module)."""
-    if layer.class_name in ("TFOpLambda", "SlicingOpLambda") or is_op(layer):
+    if layer.class_name in ("TFOpLambda", "SlicingOpLambda") or layer.is_op:
         _load_families()
         from modelaudit.infer import tf_ops
 
