@@ -1990,7 +1990,8 @@ def worker_main() -> None:  # pragma: no cover - runs in the child
                 code = 70
             os._exit(code)
         os.close(write_end)
-        reply = _collect(pid, read_end, limit * WALL_FACTOR + 5.0)
+        # past the wall clock, a few seconds more for the child to say where it was (SIGUSR1), then killed
+        reply = _collect(pid, read_end, limit * WALL_FACTOR + min(5.0, max(1.0, limit * WALL_FACTOR)))
         answer.write(json.dumps(reply) + "\n")
         answer.flush()
 
@@ -2159,35 +2160,26 @@ class Result:
     unreadable: bool
 
 
-class Harness:
-    """The parent side: one worker process (which forks a child per command), restarted should it
-    ever stop answering itself."""
+class _Worker:
+    """One worker process (which forks a child per command), restarted should it ever stop answering."""
 
-    def __init__(self, workdir, time_limit: float = TIME_LIMIT, memory_limit: int = MEMORY_LIMIT,
-                 grace: float = 10.0, wall_factor: float = WALL_FACTOR):
-        self.wall_factor = wall_factor
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.time_limit, self.memory_limit, self.grace = time_limit, memory_limit, grace
-        self.config = self.workdir / "modelaudit.toml"
-        self.config.write_text(FUZZ_CONFIG)
-        self.proc = None
-        self.restarts = 0  # the worker itself stopped answering (a command's child dying is not this)
-        self.count = 0
-        self.max_wall = 0.0
-        self.max_cpu = 0.0
+    def __init__(self, harness: "Harness", folder: Path):
+        self.harness, self.proc = harness, None
+        self.folder = folder  # its own working folder: a hanging child writes where it was to hang.log there
+        folder.mkdir(parents=True, exist_ok=True)
 
     def start(self) -> None:
+        h = self.harness
         # The environment of a real run (numpy's BLAS threads included: their stacks are part of the
         # address space a real `modelaudit` process has, and so of what the limit leaves).
-        env = dict(os.environ, MODELAUDIT_FUZZ_MEMORY=str(self.memory_limit), TF_CPP_MIN_LOG_LEVEL="3",
-                   MODELAUDIT_FUZZ_WALL_FACTOR=str(self.wall_factor),
+        env = dict(os.environ, MODELAUDIT_FUZZ_MEMORY=str(h.memory_limit), TF_CPP_MIN_LOG_LEVEL="3",
+                   MODELAUDIT_FUZZ_WALL_FACTOR=str(h.wall_factor),
                    NO_COLOR="1",
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         env.pop("PYTHONWARNINGS", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from tests.hostile.mutations import worker_main; worker_main()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=str(self.workdir),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=str(self.folder),
             env=env, text=True, encoding="utf-8", bufsize=1,
         )
         ready = self._read(60.0)
@@ -2211,32 +2203,74 @@ class Harness:
         line = self.proc.stdout.readline()
         return json.loads(line) if line else {}
 
-    def _kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-        self.proc = None
-        self.restarts += 1
-
-    def run(self, argv: list) -> dict:
-        """One command, in a child of the worker. The worker reports a child that hangs or dies; a worker
-        that does not answer in time is killed and replaced."""
+    def send(self, argv: list) -> None:
         if self.proc is None:
             self.start()
         try:
-            self.proc.stdin.write(json.dumps({"argv": argv, "limit": self.time_limit}) + "\n")
+            self.proc.stdin.write(json.dumps({"argv": argv, "limit": self.harness.time_limit}) + "\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             pass
-        reply = self._read(self.time_limit * self.wall_factor + 5.0 + self.grace)
+
+    def receive(self) -> dict:
+        """The reply to the command sent. The worker reports a child that hangs or dies; a worker that
+        does not answer in time is killed and replaced."""
+        h = self.harness
+        reply = self._read(h.time_limit * h.wall_factor + 5.0 + h.grace)
         if reply is None:
-            self._kill()
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+            h.restarts += 1
             return {"hang": True, "where": ["the worker itself"]}
         if not reply:  # EOF: the worker died (the kernel's OOM killer...)
             rc = self.proc.wait()
             self.proc = None
-            self.restarts += 1
+            h.restarts += 1
             return {"died": f"the worker, exit status {rc}"}
         return reply
+
+
+class Harness:
+    """The parent side: two workers (_Worker), so that an input's two commands run at once, one per
+    core, each in its own forked child under the same limits (a command's CPU time is its own)."""
+
+    def __init__(self, workdir, time_limit: float = TIME_LIMIT, memory_limit: int = MEMORY_LIMIT,
+                 grace: float = 10.0, wall_factor: float = WALL_FACTOR, workers: int = 2):
+        self.wall_factor = wall_factor
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.time_limit, self.memory_limit, self.grace = time_limit, memory_limit, grace
+        self.config = self.workdir / "modelaudit.toml"
+        self.config.write_text(FUZZ_CONFIG)
+        self.workers = [_Worker(self, self.workdir / f"worker{i}") for i in range(max(1, workers))]
+        self.restarts = 0  # a worker itself stopped answering (a command's child dying is not this)
+        self.count = 0
+        self.max_wall = 0.0
+        self.max_cpu = 0.0
+
+    def start(self) -> None:
+        for worker in self.workers:
+            worker.start()
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.close()
+
+    def run(self, argv: list) -> dict:
+        """One command, in a child of the first worker."""
+        self.workers[0].send(argv)
+        return self.workers[0].receive()
+
+    def run_all(self, argvs: list) -> list:
+        """Commands at once, one per worker (in turns when there are more commands than workers)."""
+        replies = []
+        for at in range(0, len(argvs), len(self.workers)):
+            batch = list(zip(self.workers, argvs[at:at + len(self.workers)]))
+            for worker, argv in batch:
+                worker.send(argv)
+            replies.extend(worker.receive() for worker, _ in batch)
+        return replies
 
     def check(self, path, variant: Optional[int] = None) -> Result:
         """Audit one input with two commands and hold them to the invariants."""
@@ -2246,10 +2280,9 @@ class Harness:
         variant = self.count if variant is None else variant
         self.count += 1
         commands = [COMMANDS[(2 * variant) % len(COMMANDS)], COMMANDS[(2 * variant + 1) % len(COMMANDS)]]
+        argvs = [[a.format(path=str(path), config=str(self.config)) for a in template] for template in commands]
         violations, codes, seconds, unreadable = [], [], 0.0, False
-        for template in commands:
-            argv = [a.format(path=str(path), config=str(self.config)) for a in template]
-            reply = self.run(argv)
+        for template, argv, reply in zip(commands, argvs, self.run_all(argvs)):
             problems = invariants(reply, str(path), argv, self.time_limit)
             violations.extend(f"`modelaudit {' '.join(template[:-1])}`: {p}" for p in problems)
             codes.append(reply.get("code"))

@@ -475,16 +475,35 @@ def test_worker_limits_hold(harness, tmp_path):
     assert reply["cpu_seconds"] <= reply["seconds"] + 0.05
 
 
+@pytest.fixture(scope="module")
+def quick_harness(tmp_path_factory):
+    """0.2 s of CPU per command, and a wall clock far beyond it (so that a spin on a busy machine is
+    caught by the CPU limit, which is what it tests)."""
+    h = m.Harness(tmp_path_factory.mktemp("quick"), time_limit=0.2, wall_factor=50, workers=1)
+    h.start()
+    yield h
+    h.close()
+
+
 @pytest.mark.parametrize("what,needle", [
     ("crash", "died (signal 11)"),
-    ("spin", "longer than 5 s of CPU time"),
+    ("spin", "longer than 0.2 s of CPU time"),
     ("allocate", "memory bound"),
 ])
-def test_harness_catches_misbehaviour(what, needle, harness):
+def test_harness_catches_misbehaviour(what, needle, harness, quick_harness):
     """The checks are not vacuous: a crash, a spin and a 4 GiB allocation in a command are failures."""
+    h = quick_harness if what == "spin" else harness
     argv = ["__selftest__", what]
-    problems = m.invariants(harness.run(argv), "P", argv, harness.time_limit)
+    problems = m.invariants(h.run(argv), "P", argv, h.time_limit)
     assert any(needle in p for p in problems), problems
+
+
+def test_both_workers_run_an_inputs_commands(harness, tmp_path):
+    """An input's two commands run at once, one per worker process, each in its own child."""
+    replies = harness.run_all([["check", str(tmp_path / "a.keras")], ["check", str(tmp_path / "b.keras")]])
+    assert [r["code"] for r in replies] == [2, 2]
+    assert "a.keras: cannot read" in replies[0]["stderr"] and "b.keras: cannot read" in replies[1]["stderr"]
+    assert len({w.proc.pid for w in harness.workers}) == 2
 
 
 def test_harness_catches_hangs(tmp_path):
