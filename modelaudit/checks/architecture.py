@@ -33,6 +33,7 @@ from modelaudit.infer.families import (
 from modelaudit.infer.geometry import Geometry, conv_geometry, data_format, pool_geometry, spatial_axes
 from modelaudit.infer.wiring import Node, Wiring
 from modelaudit.infer.wiring import known_shape as _shape
+from modelaudit.options import Option, fraction, whole
 
 KERNEL_INITIALIZERS = ("kernel_initializer", "depthwise_initializer", "pointwise_initializer",
                        "recurrent_initializer")
@@ -94,14 +95,7 @@ class DenseParameterHotspot(Rule):
     name = "dense-parameter-hotspot"
     severity = Severity.WARNING
     summary = "One Dense after a Flatten holds most of the model's params"
-    options = {"share": 0.5, "min_params": 1_000_000}
-
-    def __init__(self, **options):
-        super().__init__(**options)
-        _check_range(self, "share", 0.0, 1.0)
-        if isinstance(self.opts["min_params"], bool) or not isinstance(self.opts["min_params"], int) \
-                or self.opts["min_params"] < 0:
-            _bad_option(self, "min_params", "a non-negative integer")
+    options = {"share": Option(0.5, fraction), "min_params": Option(1_000_000, whole)}
 
     def check(self, model) -> Iterator[Finding]:
         total = model.total_params
@@ -427,11 +421,7 @@ class HighDropoutRate(Rule):
     name = "high-dropout-rate"
     severity = Severity.WARNING
     summary = "A dropout rate of 0.8 or more (configurable); a rate of 0 is info"
-    options = {"high_rate": 0.8}
-
-    def __init__(self, **options):
-        super().__init__(**options)
-        _check_range(self, "high_rate", 0.0, 1.0)
+    options = {"high_rate": Option(0.8, fraction)}
 
     def check(self, model) -> Iterator[Finding]:
         high = self.opts["high_rate"]
@@ -582,19 +572,6 @@ class DeadLayer(Rule):
 
 
 # ---- shared helpers ----------------------------------------------------------------------------------
-
-
-def _bad_option(rule: Rule, key: str, what: str):
-    from modelaudit.errors import ConfigError
-
-    raise ConfigError(f"rule {rule.code} ({rule.name}): option {key} must be {what}, not {rule.opts[key]!r}")
-
-
-def _check_range(rule: Rule, key: str, low: float, high: float) -> None:
-    value = _number(rule.opts[key])
-    if value is None or not low < value <= high:
-        _bad_option(rule, key, f"a number above {low:g} and at most {high:g}")
-    rule.opts[key] = value
 
 
 def _pooled_alternative(flatten: Node, source, units, params: int) -> str:

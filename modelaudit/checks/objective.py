@@ -14,6 +14,7 @@ from modelaudit.engine import Finding, Rule, Severity, register
 from modelaudit.graph import fmt_shape
 from modelaudit.infer.outputs import ObjectiveOutput, axis_size, softmax_of
 from modelaudit.losses import Loss, LossFamily
+from modelaudit.options import Option, non_negative, table_of
 
 HALF_PRECISION = ("float16", "bfloat16")
 
@@ -360,28 +361,14 @@ class LearningRateOutOfRange(Rule):
     severity = Severity.WARNING
     summary = ("A constant learning rate more than 10x above an adaptive optimizer's Keras default (SGD: above "
                "0.1), or below 1e-7 (configurable)")
-    options = {"min_lr": 1e-7, "max_lr": 0.1, "optimizer_max_lr": {}}
+    options = {"min_lr": Option(1e-7, non_negative), "max_lr": Option(0.1, non_negative),
+               "optimizer_max_lr": Option({}, table_of(non_negative, "optimizer name -> rate"))}
 
-    def __init__(self, **options):
-        super().__init__(**options)
-        for key in ("min_lr", "max_lr"):
-            self.opts[key] = self._rate(key, self.opts[key])
-        per = self.opts["optimizer_max_lr"]
-        if not isinstance(per, dict):
-            self._refuse(f"option optimizer_max_lr must be a table of optimizer name -> rate, not {per!r}")
-        self.opts["optimizer_max_lr"] = {str(k).lower(): self._rate(f"optimizer_max_lr.{k}", v) for k, v in per.items()}
-        if self.opts["min_lr"] > self.opts["max_lr"]:
-            self._refuse(f"min_lr {self.opts['min_lr']:g} is above max_lr {self.opts['max_lr']:g}")
-
-    def _refuse(self, what: str):
-        from modelaudit.errors import ConfigError
-
-        raise ConfigError(f"rule {self.code} ({self.name}): {what}")
-
-    def _rate(self, key: str, value) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            self._refuse(f"option {key} must be a non-negative number, not {value!r}")
-        return float(value)
+    @classmethod
+    def validate_options(cls, opts: dict) -> Optional[str]:
+        if opts["min_lr"] > opts["max_lr"]:
+            return f"min-lr {opts['min_lr']:g} is above max-lr {opts['max_lr']:g}"
+        return None
 
     def max_lr(self, optimizer: Optional[str]) -> tuple[float, str]:
         """(the upper bound for this optimizer, where it comes from) for messages."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
 from modelaudit.engine import Rule, Severity, register
+from modelaudit.options import Option, positive, whole
 
 # ---- what Keras itself writes, and what it never should ------------------------------------------
 
@@ -750,7 +751,7 @@ class ArchiveAnomaly(Rule):
     severity = Severity.ERROR
     summary = ("The .keras zip holds unexpected, absolute, `..`, duplicate or linked members, a zip-bomb ratio, "
                "lying local headers, a comment, or a metadata.json Keras would not write")
-    options = {"max_compression_ratio": 100.0, "min_inflated_bytes": 1 << 20}
+    options = {"max_compression_ratio": Option(100.0, positive), "min_inflated_bytes": Option(1 << 20, whole)}
 
     def check(self, model):
         yield from self._members(model)
@@ -950,7 +951,7 @@ class OversizedDeclaredShape(Rule):
     severity = Severity.ERROR
     summary = "Declared shapes far beyond what the file holds, or a config whose weights pass a memory bound"
     # what Keras may allocate building the model from its config, before any weight is read
-    options = {"max_weight_bytes": 64 << 30}
+    options = {"max_weight_bytes": Option(64 << 30, whole)}
 
     def check(self, model):
         source = model.graph.source
