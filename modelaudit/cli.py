@@ -125,11 +125,35 @@ def check(
     ),
 ) -> None:
     """Audit model files; exit 1 if a finding is at or above --fail-on."""
-    from modelaudit import config as config_mod
     from modelaudit.api import Report, audit_model, audit_paths
-    from modelaudit.errors import ConfigError
-    from modelaudit.report import FORMATS, render
     from modelaudit.report.visible import visible
+
+    jobs = _check_usage(format, statistics, jobs, paths, factory)
+    settings = _check_settings(config, select, extend_select, ignore, fail_on, scan_weights, exclude, extend_exclude)
+
+    from modelaudit.formats.scan import default_progress_stream
+
+    progress = default_progress_stream() if settings.scan_weights and jobs in (None, 1) else None
+    files = audit_paths(paths or [], settings, progress, jobs)
+    if factory:
+        model, name = _build_factory(factory)
+        files.append(audit_model(model, settings, name))
+    report = Report(files, settings)
+    applied = _apply_baseline(report, baseline or settings.baseline, write_baseline)
+
+    _echo_file_problems(report)
+    text = _check_text(report, format, output, statistics, show_info, quiet)
+    if applied is not None and format in ("text", "concise") and not quiet:
+        from modelaudit.baseline import note
+
+        typer.echo(visible(note(applied)), err=True)
+    _write(text, output)
+    raise typer.Exit(report.exit_code(exit_zero))  # a usage or config error has exited 2 before
+
+
+def _check_usage(format: str, statistics: bool, jobs: Optional[int], paths, factory) -> Optional[int]:
+    """`check`'s flags that go together, refused (exit 2) when they do not; returns the --jobs to use."""
+    from modelaudit.report import FORMATS
 
     if format not in FORMATS:
         raise _fail(f"unknown format {format!r} (choose from {', '.join(FORMATS)})")
@@ -142,6 +166,15 @@ def check(
         raise _fail("--jobs takes a whole number of 1 or more")
     if not paths and not factory:
         raise _fail("no model files given")
+    return jobs
+
+
+def _check_settings(config, select, extend_select, ignore, fail_on, scan_weights, exclude, extend_exclude):
+    """The configuration (--config or the nearest pyproject.toml) with the command line's flags on top;
+    a bad value or an unknown rule is exit 2 before any file is read."""
+    from modelaudit import config as config_mod
+    from modelaudit.errors import ConfigError
+
     try:
         settings, _ = config_mod.load(config)
         if select:
@@ -161,16 +194,12 @@ def check(
         settings.enabled_codes()  # resolve every selector now: an unknown code is a usage error
     except ConfigError as exc:
         raise _fail(str(exc))
+    return settings
 
-    from modelaudit.formats.scan import default_progress_stream
 
-    progress = default_progress_stream() if settings.scan_weights and jobs in (None, 1) else None
-    files = audit_paths(paths or [], settings, progress, jobs)
-    if factory:
-        model, name = _build_factory(factory)
-        files.append(audit_model(model, settings, name))
-    report = Report(files, settings)
-    applied = _apply_baseline(report, baseline or settings.baseline, write_baseline)
+def _echo_file_problems(report) -> None:
+    """What is not a finding, on standard error: files skipped or unreadable, rules that crashed."""
+    from modelaudit.report.visible import visible
 
     for fr in report.files:
         if fr.skipped:
@@ -179,6 +208,12 @@ def check(
             typer.echo(visible(f"{fr.path}: cannot read: {fr.error}"), err=True)
         for message in fr.internal_errors:
             typer.echo(visible(f"{fr.path}: {message}"), err=True)
+
+
+def _check_text(report, format: str, output: Optional[str], statistics: bool, show_info: bool, quiet: bool) -> str:
+    """The report as `check` writes it: the format's rendering, or --statistics; -q drops the count."""
+    from modelaudit.report import render
+
     color = format in ("text", "concise") and not output and use_color(sys.stdout)
     if statistics:
         from modelaudit.report import text as text_report
@@ -188,12 +223,7 @@ def check(
         text = render(report, format, show_info=show_info, color=color)
     if quiet and format in ("text", "concise"):
         text = "".join(text.splitlines(keepends=True)[:-1])
-    if applied is not None and format in ("text", "concise") and not quiet:
-        from modelaudit.baseline import note
-
-        typer.echo(visible(note(applied)), err=True)
-    _write(text, output)
-    raise typer.Exit(report.exit_code(exit_zero))  # a usage or config error has exited 2 before
+    return text
 
 
 def _require_html(format: str) -> None:
