@@ -1,8 +1,9 @@
 """MA3xx: architecture mistakes that train without an error and cost weights, accuracy or time.
 
-The rules read the propagated model (shapes and params of every layer) and, through `Wiring`, who
-feeds whom: one node per call of a layer, with nested models opened up, so that a Conv2D inside a
-nested Sequential feeding a BatchNormalization outside it is one edge like any other.
+The rules read the propagated model (shapes and params of every layer) and, through its graph view
+`model.wiring` (infer/wiring.py), who feeds whom: one node per call of a layer, with nested models
+opened up, so that a Conv2D inside a nested Sequential feeding a BatchNormalization outside it is one
+edge like any other. Layer families come from infer/families.py, windows from infer/geometry.py.
 
 False positives are what makes a CI gate useless, so every rule stays quiet when it cannot tell:
 an unknown layer, a Lambda, an unknown dimension or an unknown layout on the way silences it.
