@@ -23,13 +23,12 @@ from modelaudit.infer.families import (
     BATCHNORM_LAYERS,
     BIASED_LAYERS,
     DROPOUT_LAYERS,
-    FEATURES_LAST,
-    LAYOUT_KEEPING,
     RECURRENT_LAYERS,
     SHAPE_LAYERS,
     SLIDING_CONVS,
     WINDOW_POOLS,
     activation_name,
+    applied_activation,
 )
 from modelaudit.infer.geometry import Geometry, conv_geometry, data_format, pool_geometry, spatial_axes
 from modelaudit.infer.wiring import Node, Wiring
@@ -109,7 +108,7 @@ class DenseParameterHotspot(Rule):
             params = node.row.params
             if params is None or params <= self.opts["min_params"] or params / total <= self.opts["share"]:
                 continue
-            flatten = _upstream(w, node, DROPOUT_LAYERS)
+            flatten = w.upstream(node, DROPOUT_LAYERS)
             if flatten is None or flatten.cls != "Flatten":
                 continue
             source = flatten.input_shape()
@@ -172,7 +171,7 @@ class DropoutBeforeBatchnorm(Rule):
         for node in w.first_calls():
             if node.cls not in BATCHNORM_LAYERS:
                 continue
-            drop = _upstream(w, node, SHAPE_LAYERS)
+            drop = w.upstream(node, SHAPE_LAYERS)
             if drop is None or drop.cls not in DROPOUT_LAYERS:
                 continue
             rate = _number(drop.config.get("rate"))
@@ -202,7 +201,7 @@ class LinearStack(Rule):
         for node in w.first_calls():
             if node.cls != "Dense":
                 continue
-            first = _upstream(w, node, DROPOUT_LAYERS | SHAPE_LAYERS | {"Activation"}, linear_activation=True,
+            first = w.upstream(node, DROPOUT_LAYERS | SHAPE_LAYERS | {"Activation"}, linear_activation=True,
                               sole_user=True)
             if first is None or first.cls != "Dense" or not _linear(first.config):
                 continue
@@ -242,15 +241,15 @@ class DoubleActivation(Rule):
         for node in w.first_calls():
             if node.cls not in ACTIVATION_LAYERS:
                 continue  # a Dense or conv computes before it activates: an activation before it is fine
-            second = _activation_applied(node)
+            second = applied_activation(node.cls, node.config, node.output_shape())
             if second is None:
                 continue
             # elementwise activations commute with rearrangements; softmax only with shape-keeping layers
             passing = DROPOUT_LAYERS | {"Identity", "Activation"}
             if second[0] not in ("softmax", "log_softmax"):
                 passing = passing | SHAPE_LAYERS | {"Permute"} | WINDOW_POOLS
-            before = _upstream(w, node, passing, linear_activation=True)
-            if before is None or _activation_applied(before) != second:
+            before = w.upstream(node, passing, linear_activation=True)
+            if before is None or applied_activation(before.cls, before.config, before.output_shape()) != second:
                 continue
             # graded by harm: a repeat that changes nothing costs a pass; one that changes the function
             # distorts what the next layer sees, and at the output what the loss and the user see
@@ -469,7 +468,7 @@ class BatchnormWrongAxis(Rule):
             if shape is None or len(shape) < 3:
                 continue
             axis = _bn_axis(node, len(shape))
-            layout = _layout(w, node)
+            layout = w.layout(node)
             if axis is None or layout is None:
                 continue
             fmt, source, upstream = layout
@@ -589,30 +588,6 @@ def _pooled_alternative(flatten: Node, source, units, params: int) -> str:
             f"({_params(pooled)}, {params // pooled:,}× fewer), or ")
 
 
-def _upstream(w: Wiring, node: Node, passing, *, linear_activation: bool = False, sole_user: bool = False):
-    """The first node before `node` (along its single input) that is not a `passing` layer.
-
-    An Activation passes only when it is linear and `linear_activation` asks for it; with `sole_user`,
-    every node on the way must feed nothing but the next one.
-    """
-    if not w.sole_input(node):
-        return None
-    current = node
-    for _ in range(MAX_WALK):
-        prev = w.producer(current)
-        if prev is None:
-            return None
-        if sole_user and len(w.users(prev)) != 1:
-            return None
-        if prev.cls in passing and (prev.cls != "Activation" or (linear_activation and _linear(prev.config))):
-            if not w.sole_input(prev):
-                return None
-            current = prev
-            continue
-        return prev
-    return None
-
-
 def _activation_only(node: Node) -> bool:
     """A node that only applies an activation or dropout (the output's head may end with these)."""
     if node.cls in DROPOUT_LAYERS or node.cls in ACTIVATION_LAYERS or node.cls == "Identity":
@@ -633,38 +608,6 @@ def _bn_axis(node: Node, rank: int) -> Optional[int]:
     if isinstance(axis, bool) or not isinstance(axis, int) or not -rank <= axis < rank:
         return None
     return axis % rank
-
-
-def _layout(w: Wiring, node: Node):
-    """(data format, the node that says so, found upstream?) for the tensor a node reads; None if unknown.
-
-    Upstream first: the nearest layer with a data_format, or one whose features are last by
-    construction (Dense, RNN, attention); then downstream through layers that keep the layout.
-    """
-    current = node
-    for _ in range(MAX_WALK):
-        prev = w.producer(current)
-        if prev is None:
-            break
-        if "data_format" in prev.config and prev.cls not in ("Flatten",):
-            return data_format(prev.config), prev, True
-        if prev.cls in FEATURES_LAST:
-            return "channels_last", prev, True
-        if prev.cls not in LAYOUT_KEEPING:
-            break
-        current = prev
-    current = node
-    for _ in range(MAX_WALK):
-        users = w.users(current)
-        if len(users) != 1:
-            return None
-        nxt = users[0][0]
-        if "data_format" in nxt.config and nxt.cls not in ("Flatten",):
-            return data_format(nxt.config), nxt, False
-        if nxt.cls not in LAYOUT_KEEPING:
-            return None
-        current = nxt
-    return None
 
 
 def _axis_role(axis: int, rank: int, fmt: str) -> str:
@@ -695,36 +638,6 @@ def _collapsed_at(w: Wiring, node: Node, axes: list) -> str:
     return ""
 
 
-def _activation_applied(node: Node):
-    """(activation name, its parameters) of what a node applies last, or None (linear, unknown, other)."""
-    cls, cfg = node.cls, node.config
-    if cls in ACTIVATED_LAYERS or cls == "Activation":
-        name = activation_name(cfg.get("activation"))
-        if name is None or name == "linear":
-            return None
-        if name in ("softmax", "log_softmax"):
-            return name, _axes_of(node, -1)
-        if name == "leaky_relu":
-            return name, 0.2
-        return name, None
-    if cls == "ReLU":
-        top, slope, threshold = (_number(cfg.get(k)) for k in ("max_value", "negative_slope", "threshold"))
-        if slope or threshold:
-            return "relu", (top, slope, threshold)
-        if top is None:
-            return "relu", None
-        return ("relu6", None) if top == 6 else ("relu", (top, None, None))
-    if cls == "Softmax":
-        return "softmax", _axes_of(node, cfg.get("axis", -1))
-    if cls == "LeakyReLU":
-        slope = _number(cfg.get("negative_slope", cfg.get("alpha", 0.3)))
-        return "leaky_relu", slope
-    if cls == "ELU":
-        alpha = _number(cfg.get("alpha", 1.0))
-        return ("elu", None) if alpha == 1.0 else ("elu", alpha)
-    return None
-
-
 def _idempotent(act) -> bool:
     """relu, relu6 and a plain clipping relu (no negative slope) give the same values applied twice."""
     name, params = act
@@ -744,15 +657,6 @@ def _feeds_output(w: Wiring, node: Node) -> bool:
             return False
         current = users[0][0]
     return False
-
-
-def _axes_of(node: Node, axis):
-    shape = node.output_shape()
-    axes = axis if isinstance(axis, list) else [axis]
-    if shape is None or not all(isinstance(a, int) and not isinstance(a, bool) and -len(shape) <= a < len(shape)
-                                for a in axes):
-        return ("?", tuple(axes) if all(isinstance(a, int) for a in axes) else None)
-    return tuple(sorted(a % len(shape) for a in axes))
 
 
 def _how(node: Node, name: str) -> str:

@@ -7,6 +7,7 @@ Keras class joins its family here, and every rule and view that asks about the f
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 # ---- activations ------------------------------------------------------------------------------------
@@ -104,3 +105,50 @@ LAYOUT_KEEPING = frozenset({
 # Layers whose output has its features on the last axis by construction.
 FEATURES_LAST = frozenset({"Dense", "EinsumDense", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional"}) \
     | ATTENTION_LAYERS
+
+
+# ---- what a layer applies last ----------------------------------------------------------------------
+
+
+def applied_activation(cls: str, config: dict, output_shape: Optional[tuple]):
+    """(activation name, its parameters) of what a layer applies last, or None (linear, unknown, other):
+    softmax with its axes (of `output_shape`), a leaky or clipped relu with its slope and bounds."""
+    if cls in ACTIVATED_LAYERS or cls == "Activation":
+        name = activation_name(config.get("activation"))
+        if name is None or name == "linear":
+            return None
+        if name in ("softmax", "log_softmax"):
+            return name, _axes_of(output_shape, -1)
+        if name == "leaky_relu":
+            return name, 0.2
+        return name, None
+    if cls == "ReLU":
+        top, slope, threshold = (_number(config.get(k)) for k in ("max_value", "negative_slope", "threshold"))
+        if slope or threshold:
+            return "relu", (top, slope, threshold)
+        if top is None:
+            return "relu", None
+        return ("relu6", None) if top == 6 else ("relu", (top, None, None))
+    if cls == "Softmax":
+        return "softmax", _axes_of(output_shape, config.get("axis", -1))
+    if cls == "LeakyReLU":
+        slope = _number(config.get("negative_slope", config.get("alpha", 0.3)))
+        return "leaky_relu", slope
+    if cls == "ELU":
+        alpha = _number(config.get("alpha", 1.0))
+        return ("elu", None) if alpha == 1.0 else ("elu", alpha)
+    return None
+
+
+def _axes_of(shape: Optional[tuple], axis):
+    axes = axis if isinstance(axis, list) else [axis]
+    if shape is None or not all(isinstance(a, int) and not isinstance(a, bool) and -len(shape) <= a < len(shape)
+                                for a in axes):
+        return ("?", tuple(axes) if all(isinstance(a, int) for a in axes) else None)
+    return tuple(sorted(a % len(shape) for a in axes))
+
+
+def _number(value) -> Optional[float]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)

@@ -16,7 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
+from modelaudit.infer.families import FEATURES_LAST, LAYOUT_KEEPING, activation_name
+from modelaudit.infer.geometry import data_format
 from modelaudit.nesting import Steps, run
+
+MAX_WALK = 10_000  # bound on every walk along the graph, against a hostile config
 
 # A Tensor below is a tuple (layer path, call index, output index) naming the layer call that produces it.
 
@@ -190,3 +194,60 @@ class Wiring:
         for node in self.nodes.values():
             if node.call == 0:
                 yield node
+
+    def upstream(self, node: Node, passing, *, linear_activation: bool = False,
+                 sole_user: bool = False) -> Optional[Node]:
+        """The first node before `node` (along its single input) that is not a `passing` layer.
+
+        An Activation passes only when it is linear and `linear_activation` asks for it; with
+        `sole_user`, every node on the way must feed nothing but the next one.
+        """
+        if not self.sole_input(node):
+            return None
+        current = node
+        for _ in range(MAX_WALK):
+            prev = self.producer(current)
+            if prev is None:
+                return None
+            if sole_user and len(self.users(prev)) != 1:
+                return None
+            if prev.cls in passing and (prev.cls != "Activation" or (
+                    linear_activation and activation_name(prev.config.get("activation")) == "linear")):
+                if not self.sole_input(prev):
+                    return None
+                current = prev
+                continue
+            return prev
+        return None
+
+    def layout(self, node: Node):
+        """(data format, the node that says so, found upstream?) for the tensor a node reads; None if
+        unknown.
+
+        Upstream first: the nearest layer with a data_format, or one whose features are last by
+        construction (Dense, RNN, attention); then downstream through layers that keep the layout.
+        """
+        current = node
+        for _ in range(MAX_WALK):
+            prev = self.producer(current)
+            if prev is None:
+                break
+            if "data_format" in prev.config and prev.cls not in ("Flatten",):
+                return data_format(prev.config), prev, True
+            if prev.cls in FEATURES_LAST:
+                return "channels_last", prev, True
+            if prev.cls not in LAYOUT_KEEPING:
+                break
+            current = prev
+        current = node
+        for _ in range(MAX_WALK):
+            users = self.users(current)
+            if len(users) != 1:
+                return None
+            nxt = users[0][0]
+            if "data_format" in nxt.config and nxt.cls not in ("Flatten",):
+                return data_format(nxt.config), nxt, False
+            if nxt.cls not in LAYOUT_KEEPING:
+                return None
+            current = nxt
+        return None
