@@ -11,12 +11,12 @@ never baselined: it is not a finding to live with.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional
 
 from modelaudit.errors import ConfigError
+from modelaudit.files import write_whole
 
 BASELINE_VERSION = 1
 MAX_BASELINE_BYTES = 64 << 20  # a baseline of a million findings is about 100 MB: refused, not read
@@ -122,17 +122,9 @@ def apply(files, keys: list[tuple], path: str) -> Applied:
 def write(path: str, files) -> int:
     """Write the run's findings as a baseline, whole or not at all; the number of entries."""
     items = entries(files)
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(dumps(items))
-        os.replace(tmp, path)
+        write_whole(path, dumps(items))
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise ConfigError(f"cannot write baseline {path}: {exc.strerror or exc}") from None
     return len(items)
 

@@ -54,18 +54,11 @@ def _write(text: str, output: Optional[str]) -> None:
             encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
             sys.stdout.write(text.encode(encoding, "backslashreplace").decode(encoding))
         return
-    # Written whole or not at all: a temporary file beside the target, then an atomic rename.
-    directory = os.path.dirname(os.path.abspath(output))
-    tmp = os.path.join(directory, f".{os.path.basename(output)}.{os.getpid()}.tmp")
+    from modelaudit.files import write_whole
+
     try:
-        with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
-            f.write(text)
-        os.replace(tmp, output)
+        write_whole(output, text, errors="backslashreplace")
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise _fail(f"cannot write {output}: {exc.strerror or exc}")
 
 
