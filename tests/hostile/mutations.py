@@ -2076,6 +2076,10 @@ def _run_command(app, argv: list, limit: float) -> dict:  # pragma: no cover - r
             if argv and argv[0] == "__selftest__":  # the harness's own tests: what it must catch
                 _selftest(argv[1])
             else:
+                # as the console script runs it (cli.main): with Python's cyclic collector off
+                import gc
+
+                gc.disable()
                 app(args=argv, prog_name="modelaudit")
             code = 0
         except SystemExit as exc:
