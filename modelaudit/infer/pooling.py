@@ -3,15 +3,15 @@
 Window pooling reads its window with infer/geometry.py (`compute_pooling_output_shape`); Keras
 raises on a length <= 0 for 'valid', we return it for a later rule to flag.
 
-Each spec is registered once per Keras class, with its number of spatial axes (rank). Keras's own
-serializer writes the class name (MaxPooling2D); the short aliases (MaxPool2D ...) resolve too when
-a config names them with module "keras.layers".
+Each spec is registered once per Keras class, with its number of spatial axes (rank 1, 2, 3: the
+order `register_by_rank` names them in). Keras's own serializer writes the class name (MaxPooling2D);
+the short aliases (MaxPool2D ...) resolve too when a config names them with module "keras.layers".
 """
 
 from __future__ import annotations
 
 from modelaudit.infer.geometry import Geometry, SpatialSpec, join_channels, pool_geometry, spatial_input
-from modelaudit.infer.registry import ShapeError, as_tuple, register
+from modelaudit.infer.registry import ShapeError, as_tuple, register_by_rank
 
 
 class _Spatial(SpatialSpec):
@@ -22,12 +22,10 @@ class _Spatial(SpatialSpec):
 # ---- MaxPooling / AveragePooling (base_pooling.py): strides default to pool_size --------------------
 
 
-@register("MaxPooling1D", "MaxPool1D", rank=1)
-@register("MaxPooling2D", "MaxPool2D", rank=2)
-@register("MaxPooling3D", "MaxPool3D", rank=3)
-@register("AveragePooling1D", "AvgPool1D", rank=1)
-@register("AveragePooling2D", "AvgPool2D", rank=2)
-@register("AveragePooling3D", "AvgPool3D", rank=3)
+@register_by_rank("MaxPooling1D", "MaxPooling2D", "MaxPooling3D",
+                  aliases=("MaxPool1D", "MaxPool2D", "MaxPool3D"))
+@register_by_rank("AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
+                  aliases=("AvgPool1D", "AvgPool2D", "AvgPool3D"))
 class PoolingSpec(_Spatial):
     def window(self, config) -> Geometry:
         return pool_geometry(config, self.rank)
@@ -41,12 +39,10 @@ class PoolingSpec(_Spatial):
 # ---- GlobalMaxPooling / GlobalAveragePooling (base_global_pooling.py) --------------------------------
 
 
-@register("GlobalMaxPooling1D", "GlobalMaxPool1D", rank=1)
-@register("GlobalMaxPooling2D", "GlobalMaxPool2D", rank=2)
-@register("GlobalMaxPooling3D", "GlobalMaxPool3D", rank=3)
-@register("GlobalAveragePooling1D", "GlobalAvgPool1D", rank=1)
-@register("GlobalAveragePooling2D", "GlobalAvgPool2D", rank=2)
-@register("GlobalAveragePooling3D", "GlobalAvgPool3D", rank=3)
+@register_by_rank("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
+                  aliases=("GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D"))
+@register_by_rank("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+                  aliases=("GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D"))
 class GlobalPoolingSpec(_Spatial):
     # compute_output_shape: drop (or keep as 1) every spatial axis
     def output_shapes(self, config, input_shapes):
@@ -58,12 +54,8 @@ class GlobalPoolingSpec(_Spatial):
 # ---- AdaptiveMaxPooling / AdaptiveAveragePooling (base_adaptive_pooling.py) --------------------------
 
 
-@register("AdaptiveMaxPooling1D", rank=1)
-@register("AdaptiveMaxPooling2D", rank=2)
-@register("AdaptiveMaxPooling3D", rank=3)
-@register("AdaptiveAveragePooling1D", rank=1)
-@register("AdaptiveAveragePooling2D", rank=2)
-@register("AdaptiveAveragePooling3D", rank=3)
+@register_by_rank("AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D")
+@register_by_rank("AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D")
 class AdaptivePoolingSpec(_Spatial):
     # the spatial axes become output_size
     def output_shapes(self, config, input_shapes):

@@ -149,6 +149,19 @@ def register_each(*class_names: str) -> Callable[[type], type]:
     return deco
 
 
+def register_by_rank(*class_names: str, aliases: tuple = ()) -> Callable[[type], type]:
+    """Register a family's base once per rank, from 1: the i-th class name (and the i-th alias, the
+    short name Keras resolves too) computed with rank=i+1, as `register(name, alias, rank=i+1)`."""
+
+    def deco(cls: type) -> type:
+        for rank, name in enumerate(class_names, start=1):
+            names = (name, aliases[rank - 1]) if aliases else (name,)
+            register(*names, rank=rank)(cls)
+        return cls
+
+    return deco
+
+
 def spec_class(class_name: str) -> type:
     """The spec class a Keras class name is registered with (to subclass or alias it; its family
     module imported first)."""
