@@ -418,18 +418,33 @@ def _tf_unstack(args):
     return [rest] * _outputs(num, "unstack")
 
 
+def _split_axis(value, axis, op: str) -> tuple:
+    """split and ops.split: the tensor's shape, the axis it is cut along and that axis's size."""
+    shape = _rank_known(value, op)
+    axis = axis_index(axis, len(shape), op)
+    return shape, axis, shape[axis]
+
+
+def _equal_parts(dim, parts: int, op: str) -> list:
+    """The sizes of `parts` equal parts of an axis of size dim (None where dim is unknown)."""
+    return [None if dim is None else dim // parts] * _outputs(parts, op)
+
+
+def _split_parts(shape, axis: int, sizes) -> list:
+    """The shapes of the parts: the tensor's shape with the cut axis of each size."""
+    return [tuple(s if i == axis else d for i, d in enumerate(shape)) for s in sizes]
+
+
 def _tf_split(args):
     """split: an int makes that many equal parts; a list gives the sizes (one -1 takes the rest)."""
-    shape = _rank_known(args.get("value"), "split")
-    axis = axis_index(args.get("axis", 0), len(shape), "split")
-    dim = shape[axis]
+    shape, axis, dim = _split_axis(args.get("value"), args.get("axis", 0), "split")
     splits = args.get("num_or_size_splits")
     if isinstance(splits, int) and not isinstance(splits, bool):
         if splits <= 0:
             raise ShapeError(f"split into {splits} parts")
         if dim is not None and dim % splits:
             raise ShapeError(f"split cannot cut axis {axis} of size {dim} into {splits} equal parts")
-        sizes = [None if dim is None else dim // splits] * _outputs(splits, "split")
+        sizes = _equal_parts(dim, splits, "split")
     else:
         sizes = int_list(splits, "split sizes")
         if sizes.count(-1) > 1:
@@ -439,7 +454,7 @@ def _tf_split(args):
             sizes = [(None if dim is None else dim - known) if s == -1 else s for s in sizes]
         elif dim is not None and None not in sizes and sum(sizes) != dim:
             raise ShapeError(f"split sizes {splits} do not add up to the size {dim} of axis {axis}")
-    return [tuple(s if i == axis else d for i, d in enumerate(shape)) for s in sizes]
+    return _split_parts(shape, axis, sizes)
 
 
 def _outputs(n: int, op: str) -> int:
@@ -867,18 +882,16 @@ def _k_stack(args):
 
 def _k_split(args):
     """numpy.py _compute_split_output_spec: an int makes equal sections; a list gives split points."""
-    shape = _rank_known(args.get("x"), "ops.split")
-    axis = axis_index(args.get("axis", 0), len(shape), "ops.split")
-    dim = shape[axis]
+    shape, axis, dim = _split_axis(args.get("x"), args.get("axis", 0), "ops.split")
     sections = args.get("indices_or_sections")
     if isinstance(sections, int) and not isinstance(sections, bool):
         if sections <= 0 or (dim is not None and dim % sections):
             raise ShapeError(f"ops.split cannot cut axis {axis} of size {dim} into {sections} equal sections")
-        sizes = [None if dim is None else dim // sections] * _outputs(sections, "ops.split")
+        sizes = _equal_parts(dim, sections, "ops.split")
     else:
         points = [0] + int_list(sections, "ops.split indices") + [dim]
         sizes = [None if a is None or b is None else b - a for a, b in zip(points, points[1:])]
-    return [tuple(s if i == axis else d for i, d in enumerate(shape)) for s in sizes]
+    return _split_parts(shape, axis, sizes)
 
 
 def _k_reduce(op: str):
