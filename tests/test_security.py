@@ -208,13 +208,25 @@ def test_no_security_finding_on_clean_real_models(real, applications):
 
 
 def test_a_multi_file_run_keeps_one_model_at_a_time(real):
-    """The shared config walk is cached for the rules of one file only: auditing many files does not
-    keep the earlier files' graphs alive."""
-    from modelaudit.checks import security
+    """The shared config walk is kept with the model it was made from: once a file's report is
+    dropped, nothing the rules cached keeps its graph alive, and each model has its own walk."""
+    import gc
+    import weakref
 
-    report = modelaudit.audit([real["k3_dense"], real["k2_dense"], real["k3_lookup"]])
-    assert len(report.files) == 3 and all(f.error is None for f in report.files)
-    assert len(security._CACHE) == 1
+    from modelaudit.api import audit_file, settings_from
+    from modelaudit.checks.security import scan
+
+    settings = settings_from(None)
+    graphs = []
+    for path in (real["k3_dense"], real["k2_dense"], real["k3_lookup"]):
+        file_report = audit_file(path, settings)
+        assert file_report.error is None
+        model = file_report.inferred
+        assert scan(model) is scan(model)  # one walk per model, however many rules ask
+        graphs.append(weakref.ref(model.graph))
+        del file_report, model
+    gc.collect()
+    assert [g() for g in graphs] == [None, None, None]
 
 
 # ---- never executed ------------------------------------------------------------------------------

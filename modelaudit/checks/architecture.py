@@ -497,10 +497,7 @@ class ConstantInitializer(Rule):
     summary = "A learnable layer's kernel starts as Zeros/Ones/Constant: all its units start identical"
 
     def check(self, model) -> Iterator[Finding]:
-        for row in model.rows:
-            cfg = row.layer.config
-            if row.layer.submodel is not None or not isinstance(cfg, dict):
-                continue
+        for row, cfg in model.layer_configs():
             units = cfg.get("units", cfg.get("filters"))
             kind = "filters" if "filters" in cfg else "units"
             if units == 1:
@@ -512,7 +509,7 @@ class ConstantInitializer(Rule):
                 count = f"its {units} {kind}" if isinstance(units, int) else f"all its {kind}"
                 yield self.finding(
                     row.path,
-                    f"{row.layer.class_name} '{row.path}' starts its {key.replace('_initializer', '')} weights "
+                    f"{row.where()} starts its {key.replace('_initializer', '')} weights "
                     f"from {init}: {count} compute the same thing and get the same gradient from it, so they "
                     "can only become different through the layers around them",
                     fix="use a random initializer (the default glorot_uniform, or he_normal before relu)",

@@ -42,22 +42,23 @@ def _keras_class(value) -> Optional[str]:
     return CONSTRAINTS.get(key) or REGULARIZERS.get(key)
 
 
-def _slots(config: dict, where: str) -> Iterator[tuple]:
-    """(slot, class name, where) of every regularizer or constraint slot holding a Keras class,
-    the layers a wrapper holds included."""
-    todo = [(config, where, 0)]
-    while todo:
-        cfg, at, depth = todo.pop()
-        for key, value in cfg.items():
-            if isinstance(key, str) and key.endswith(("_regularizer", "_constraint")):
-                cls = _keras_class(value)
-                if cls is not None:
-                    yield key, cls, at
-        if depth < MAX_WRAPPING:
-            for key in WRAPPED:
-                inner = cfg.get(key)
-                if isinstance(inner, dict) and isinstance(inner.get("config"), dict):
-                    todo.append((inner["config"], f"{at}'s {key} {inner.get('class_name')}", depth + 1))
+def _slots(model) -> Iterator[tuple]:
+    """(row, slot, class name, where) of every regularizer or constraint slot holding a Keras class,
+    in every layer's config, the layers a wrapper holds included."""
+    for row, config in model.layer_configs():
+        todo = [(config, row.where(), 0)]
+        while todo:
+            cfg, at, depth = todo.pop()
+            for key, value in cfg.items():
+                if isinstance(key, str) and key.endswith(("_regularizer", "_constraint")):
+                    cls = _keras_class(value)
+                    if cls is not None:
+                        yield row, key, cls, at
+            if depth < MAX_WRAPPING:
+                for key in WRAPPED:
+                    inner = cfg.get(key)
+                    if isinstance(inner, dict) and isinstance(inner.get("config"), dict):
+                        todo.append((inner["config"], f"{at}'s {key} {inner.get('class_name')}", depth + 1))
 
 
 @register
@@ -68,30 +69,27 @@ class ConstraintAsRegularizer(Rule):
     summary = "A weight constraint in a *_regularizer slot, or a regularizer in a *_constraint slot"
 
     def check(self, model) -> Iterator[Finding]:
-        for row in model.rows:
-            cfg = row.layer.config
-            if row.layer.submodel is not None or not isinstance(cfg, dict):
-                continue
-            where = f"{row.layer.class_name} '{row.path}'"
-            for slot, cls, at in _slots(cfg, where):
-                if slot.endswith("_regularizer") and cls in CONSTRAINTS.values():
-                    yield self.finding(
-                        row.path,
-                        f"{at} has the constraint {cls} as its {slot}: Keras 3 calls it as a regularizer and "
-                        "trains, adding the sum of the weights it returns to the loss, a penalty that pushes the "
-                        "weights down instead of keeping them in bounds (tf_keras fails in fit()); the weights "
-                        "are never constrained, and load_model cannot read the layer back",
-                        fix=_constraint_fix(slot, cls),
-                    )
-                elif slot.endswith("_constraint") and cls in REGULARIZERS.values():
-                    yield self.finding(
-                        row.path,
-                        f"{at} has the regularizer {cls} as its {slot}: Keras calls it as a constraint, after "
-                        "the first update, and assigns what it returns, the penalty (one number), to the weights, "
-                        "so fit() fails on the shape; nothing is regularized, and load_model cannot read the "
-                        "layer back",
-                        fix=f"pass it as {slot.replace('_constraint', '_regularizer')}={cls}(...)",
-                    )
+        for row, slot, cls, at in _slots(model):
+            swapped = _swapped(slot, cls)
+            if swapped is not None:
+                message, fix = swapped
+                yield self.finding(row.path, f"{at} has {message}", fix=fix)
+
+
+def _swapped(slot: str, cls: str) -> Optional[tuple[str, str]]:
+    """What Keras does with a constraint in a regularizer slot or the reverse, and the fix; None when
+    the class suits its slot."""
+    if slot.endswith("_regularizer") and cls in CONSTRAINTS.values():
+        return (f"the constraint {cls} as its {slot}: Keras 3 calls it as a regularizer and trains, adding the "
+                "sum of the weights it returns to the loss, a penalty that pushes the weights down instead of "
+                "keeping them in bounds (tf_keras fails in fit()); the weights are never constrained, and "
+                "load_model cannot read the layer back", _constraint_fix(slot, cls))
+    if slot.endswith("_constraint") and cls in REGULARIZERS.values():
+        return (f"the regularizer {cls} as its {slot}: Keras calls it as a constraint, after the first update, "
+                "and assigns what it returns, the penalty (one number), to the weights, so fit() fails on the "
+                "shape; nothing is regularized, and load_model cannot read the layer back",
+                f"pass it as {slot.replace('_constraint', '_regularizer')}={cls}(...)")
+    return None
 
 
 def _constraint_fix(slot: str, cls: str) -> str:

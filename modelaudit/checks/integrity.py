@@ -32,16 +32,14 @@ class WeightShapeMismatch(Rule):
     summary = "A stored weight's shape differs from the shape its layer's config implies"
 
     def check(self, model):
-        for row in model.rows:
-            for issue in row.weight_issues:
-                if issue.kind == "mismatch":
-                    yield self.finding(
-                        row.path,
-                        f"{row.layer.class_name} '{row.path}': stored weight {issue.stored.path} has shape "
-                        f"{fmt_shape(issue.stored.shape)}, but the config and input shape "
-                        f"{fmt_shape(row.input_shapes[0][0] if row.input_shapes and row.input_shapes[0] else None)} "
-                        f"imply {issue.expected.name} of shape {fmt_shape(issue.expected.shape)}{_how(row)}",
-                    )
+        for row, issue in model.weight_issues("mismatch"):
+            yield self.finding(
+                row.path,
+                f"{row.where()}: stored weight {issue.stored.path} has shape {fmt_shape(issue.stored.shape)}, "
+                f"but the config and input shape "
+                f"{fmt_shape(row.input_shapes[0][0] if row.input_shapes and row.input_shapes[0] else None)} "
+                f"imply {issue.expected.name} of shape {fmt_shape(issue.expected.shape)}{_how(row)}",
+            )
 
 
 @register
@@ -52,14 +50,12 @@ class WeightMissing(Rule):
     summary = "A weight the config implies is absent from the weights file"
 
     def check(self, model):
-        for row in model.rows:
-            for issue in row.weight_issues:
-                if issue.kind == "missing":
-                    yield self.finding(
-                        row.path,
-                        f"{row.layer.class_name} '{row.path}': the config implies {issue.expected.name} of shape "
-                        f"{fmt_shape(issue.expected.shape)}, but the weights file holds no such variable for it",
-                    )
+        for row, issue in model.weight_issues("missing"):
+            yield self.finding(
+                row.path,
+                f"{row.where()}: the config implies {issue.expected.name} of shape "
+                f"{fmt_shape(issue.expected.shape)}, but the weights file holds no such variable for it",
+            )
 
 
 @register
@@ -70,14 +66,12 @@ class WeightUnexpected(Rule):
     summary = "The weights file holds variables its layer's config does not explain"
 
     def check(self, model):
-        for row in model.rows:
-            for issue in row.weight_issues:
-                if issue.kind == "unexpected":
-                    yield self.finding(
-                        row.path,
-                        f"{row.layer.class_name} '{row.path}': stored variable {issue.stored.path} of shape "
-                        f"{fmt_shape(issue.stored.shape)} is not one its config creates",
-                    )
+        for row, issue in model.weight_issues("unexpected"):
+            yield self.finding(
+                row.path,
+                f"{row.where()}: stored variable {issue.stored.path} of shape {fmt_shape(issue.stored.shape)} "
+                "is not one its config creates",
+            )
         for weight in () if model.graph.opaque else model.unassigned_weights:
             yield self.finding(
                 None,
@@ -97,7 +91,7 @@ class RecordedShapeMismatch(Rule):
             for what, recorded, computed in row.recorded_mismatch:
                 yield self.finding(
                     row.path,
-                    f"{row.layer.class_name} '{row.path}': the file records {what} as {fmt_shape(recorded)}, "
+                    f"{row.where()}: the file records {what} as {fmt_shape(recorded)}, "
                     f"but propagating the config gives {fmt_shape(computed)}",
                 )
 
@@ -115,7 +109,7 @@ class NonPositiveDimension(Rule):
                 inp = row.input_shapes[0] if row.input_shapes else []
                 yield self.finding(
                     row.path,
-                    f"{row.layer.class_name} '{row.path}' turns input {', '.join(fmt_shape(s) for s in inp)} into "
+                    f"{row.where()} turns input {', '.join(fmt_shape(s) for s in inp)} into "
                     f"{fmt_shape(shape)}: a dimension is {min(d for d in shape if d is not None)}; "
                     "the kernel, pool or crop is larger than its input",
                 )
@@ -131,7 +125,7 @@ class IncompatibleShapes(Rule):
     def check(self, model):
         for row in model.rows:
             if row.shape_error:
-                yield self.finding(row.path, f"{row.layer.class_name} '{row.path}': {row.shape_error}")
+                yield self.finding(row.path, f"{row.where()}: {row.shape_error}")
 
 
 @register
@@ -158,7 +152,7 @@ class UnknownLayer(Rule):
                 tail = f"; {len(consequences)} later layer(s) depend on it and are not recomputed either"
             yield self.finding(
                 row.path,
-                f"{row.layer.class_name} '{row.path}' is not recomputed ({row.unknown_reason}); its shapes "
+                f"{row.where()} is not recomputed ({row.unknown_reason}); its shapes "
                 f"come from the file's records where it has them, its params from the stored weights{tail}",
             )
 

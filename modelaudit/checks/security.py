@@ -586,15 +586,13 @@ class Scan:
     weight_owner: dict  # HDF5 dataset path -> layer path
 
 
-_CACHE: dict = {}
-
-
 def scan(model) -> Scan:
     """Every sighting in the model's configs, computed once per model however many rules ask."""
+    return model.derived(_scan)
+
+
+def _scan(model) -> Scan:
     graph = model.graph
-    hit = _CACHE.get(id(graph))
-    if hit is not None and hit[0] is graph:
-        return hit[1]
     walk = _Walk()
     if graph.config:
         walk.run(graph.config, "")
@@ -609,12 +607,7 @@ def scan(model) -> Scan:
     for path, layer, _ in graph.walk():
         for w in layer.weights or ():
             owner[w.path] = path
-    result = Scan(walk.out, owner)
-    # One model at a time: the rules of a file run together, and a multi-file run must not keep
-    # earlier files' graphs alive.
-    _CACHE.clear()
-    _CACHE[id(graph)] = (graph, result)
-    return result
+    return Scan(walk.out, owner)
 
 
 class _SightingRule(Rule):

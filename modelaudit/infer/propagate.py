@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from modelaudit.graph import Layer, ModelGraph, Weight, is_shape, positional_constants, shape_or_none, topological_order
 from modelaudit.infer import outputs as output_views
@@ -64,6 +64,10 @@ class LayerResult:
     def first_output_shapes(self) -> list:
         return self.output_shapes[0] if self.output_shapes else []
 
+    def where(self) -> str:
+        """"Dense 'dense_1'": the layer, for messages (as wiring.Node.where)."""
+        return f"{self.layer.class_name} '{self.path}'"
+
 
 @dataclass
 class Inferred:
@@ -79,6 +83,7 @@ class Inferred:
     unassigned_weights: tuple = ()
     dtype_bytes: dict = field(default_factory=dict)  # dtype -> bytes of the weights stored/implied
     weight_scan: Any = None  # formats.scan.WeightScan with --scan-weights (MA108, MA110), else None
+    _derived: dict = field(default_factory=dict, repr=False, compare=False)  # see derived()
 
     def visible_rows(self) -> list:
         """The rows Keras's summary() shows: a Sequential's InputLayer is not one of its layers."""
@@ -94,6 +99,21 @@ class Inferred:
             if r.path == path:
                 return r
         raise KeyError(path)
+
+    def layer_configs(self) -> Iterator[tuple[LayerResult, dict]]:
+        """(row, config) of every layer at every depth that is not a model itself: a nested model's
+        config is its layers', which have rows of their own."""
+        for row in self.rows:
+            if row.layer.submodel is None and isinstance(row.layer.config, dict):
+                yield row, row.layer.config
+
+    def weight_issues(self, kind: str) -> Iterator[tuple[LayerResult, WeightIssue]]:
+        """(row, issue) of every stored weight that does not match its layer's config: "mismatch",
+        "missing" or "unexpected" (MA101-MA103)."""
+        for row in self.rows:
+            for issue in row.weight_issues:
+                if issue.kind == kind:
+                    yield row, issue
 
     # ---- the model view: what several rules read, computed once per model, on first use ----
 
@@ -118,6 +138,13 @@ class Inferred:
     def objective_outputs(self) -> list:
         """Per model output: its effective activation, its losses and its metrics."""
         return output_views.objective_outputs(self)
+
+    def derived(self, compute: Callable[["Inferred"], Any]) -> Any:
+        """What `compute` derives from this model for a family of rules (checks/security.py's config
+        walk), computed once and kept with the model: it goes when the model goes."""
+        if compute not in self._derived:
+            self._derived[compute] = compute(self)
+        return self._derived[compute]
 
 
 def _ignored_stored(weight: Weight) -> bool:
