@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from modelaudit.infer.geometry import SpatialSpec
 from modelaudit.infer.registry import LayerSpec, ShapeError, as_tuple, fmt_shape, prod, register, require_rank
-from modelaudit.infer.registry import single_input
+from modelaudit.infer.registry import register_by_rank, single_input
 
 
 def _channels_first(config) -> bool:
@@ -18,6 +18,16 @@ def _channels_first(config) -> bool:
 def _spatial_start(config) -> int:
     """Index of the first spatial axis (batch included): after the channels in channels_first."""
     return 2 if _channels_first(config) else 1
+
+
+def _resize_spatial_axes(shape, config, per_axis, new_size) -> list:
+    """The input's shape with spatial axis i (counted from `_spatial_start`) of size
+    new_size(axis, per_axis[i]): UpSampling, ZeroPadding and Cropping, one value per spatial axis."""
+    out = list(shape)
+    start = _spatial_start(config)
+    for i, value in enumerate(per_axis):
+        out[start + i] = new_size(start + i, value)
+    return [tuple(out)]
 
 
 def _pairs(value, n: int, key: str, layer: str) -> tuple:
@@ -112,38 +122,32 @@ def _scale(dim, factor):
     return None if dim is None else dim * factor
 
 
+def _pad(dim, padding):
+    before, after = padding
+    return None if dim is None else dim + before + after
+
+
 # up_sampling1d.py: steps (axis 1) times size, no data_format; the 2D and 3D layers: each spatial axis
-@register("UpSampling1D", rank=1)
-@register("UpSampling2D", rank=2)
-@register("UpSampling3D", rank=3)
+@register_by_rank("UpSampling1D", "UpSampling2D", "UpSampling3D")
 class UpSamplingSpec(SpatialSpec):
     def output_shapes(self, config, input_shapes):
         shape = self._shape(input_shapes)
         size = as_tuple(config.get("size", 2), self.rank)
-        out = list(shape)
-        start = _spatial_start(config)
-        for i in range(self.rank):
-            out[start + i] = _scale(shape[start + i], size[i])
-        return [tuple(out)]
+        factors = [size[i] for i in range(self.rank)]
+        return _resize_spatial_axes(shape, config, factors, lambda axis, factor: _scale(shape[axis], factor))
 
 
 # zero_padding1d.py: an int or (left, right) on axis 1 (2 in channels_first; Keras 2 has no data_format)
-@register("ZeroPadding1D", rank=1)
-@register("ZeroPadding2D", rank=2)
-@register("ZeroPadding3D", rank=3)
+@register_by_rank("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")
 class ZeroPaddingSpec(SpatialSpec):
     def output_shapes(self, config, input_shapes):
         shape = self._shape(input_shapes)
         padding = _pairs(config.get("padding", 1), self.rank, "padding", self.name)
-        out = list(shape)
-        start = _spatial_start(config)
-        for i, (before, after) in enumerate(padding):
-            if out[start + i] is not None:
-                out[start + i] += before + after
-        return [tuple(out)]
+        return _resize_spatial_axes(shape, config, padding, lambda axis, pair: _pad(shape[axis], pair))
 
 
-def _crop(shape, axis, before, after, layer, cropping):
+def _crop(shape, axis, pair, layer, cropping):
+    before, after = pair
     dim = shape[axis]
     if dim is None:
         return None
@@ -166,8 +170,7 @@ class CroppingSpec(SpatialSpec):
     def output_shapes(self, config, input_shapes):
         shape = self._shape(input_shapes)
         cropping = _pairs(config.get("cropping", self.default), self.rank, "cropping", self.name)
-        out = list(shape)
-        start = _spatial_start(config)
-        for i, (before, after) in enumerate(cropping):
-            out[start + i] = _crop(shape, start + i, before, after, self.name, [list(c) for c in cropping])
-        return [tuple(out)]
+        spelled = [list(c) for c in cropping]
+        return _resize_spatial_axes(
+            shape, config, cropping, lambda axis, pair: _crop(shape, axis, pair, self.name, spelled)
+        )
