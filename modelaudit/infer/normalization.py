@@ -62,9 +62,13 @@ def _gamma_beta(config: dict, param: tuple, rms: bool = False) -> list[WeightSpe
 class _AxisCheckedSpec(LayerSpec):
     # compute_output_shape of every normalization layer: check axis bounds, return the input shape
 
+    def _checked_axes(self, config, shape) -> list[int]:
+        """The layer's axes as non-negative indices into the input; ShapeError if one is out of range."""
+        return _check_axes(_axes(config.get("axis")), shape, self.name)
+
     def output_shapes(self, config, input_shapes):
         shape = single_input(input_shapes, self.name)
-        _check_axes(_axes(config.get("axis")), shape, self.name)
+        self._checked_axes(config, shape)
         return [shape]
 
     def formula(self, config, input_shapes):
@@ -82,7 +86,7 @@ class BatchNormalizationSpec(_AxisCheckedSpec):
     # params then have the input's rank with 1 off the axes, and virtual_batch_size inserts a 1 at
     # position 1 and shifts the saved (built, non-negative) axes by one.
 
-    def _axes(self, config, shape) -> list[int]:
+    def _checked_axes(self, config, shape) -> list[int]:
         raw = config.get("axis", -1)
         axes = _axes(raw)
         # a built Keras 2 layer always saves non-negative axes (the dialect may have unlisted one)
@@ -91,7 +95,7 @@ class BatchNormalizationSpec(_AxisCheckedSpec):
         return _check_axes(axes, shape, self.name)
 
     def _param_shape(self, config, shape) -> tuple:
-        axes = self._axes(config, shape)
+        axes = self._checked_axes(config, shape)
         _known(shape, axes, self.name)
         if len(axes) == 1 and not config.get("virtual_batch_size"):
             return (int(shape[axes[0]]),)
@@ -99,11 +103,6 @@ class BatchNormalizationSpec(_AxisCheckedSpec):
         if config.get("virtual_batch_size"):
             param.insert(1, 1)
         return tuple(param)
-
-    def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, self.name)
-        self._axes(config, shape)
-        return [shape]
 
     def weights(self, config, input_shapes):
         shape = single_input(input_shapes, self.name)
@@ -152,7 +151,7 @@ class GroupNormalizationSpec(_AxisCheckedSpec):
 
     def weights(self, config, input_shapes):
         shape = single_input(input_shapes, self.name)
-        axis = _check_axes(_axes(config.get("axis")), shape, self.name)[0]
+        axis = self._checked_axes(config, shape)[0]
         (dim,) = _known(shape, [axis], self.name)
         groups = int(config.get("groups", 32))
         if groups == -1:
@@ -186,19 +185,14 @@ class NormalizationSpec(_AxisCheckedSpec):
     # sorted non-negative, give mean and variance their shape; count is a scalar. All are
     # non-trainable and exist only when mean/variance were not passed in the config.
 
-    def _kept(self, config, shape) -> list[int]:
+    def _checked_axes(self, config, shape) -> list[int]:
         axis = config.get("axis", -1)
         axes = [] if axis is None else _axes(axis)
         return sorted(_check_axes(axes, shape, self.name))
 
-    def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, self.name)
-        self._kept(config, shape)
-        return [shape]
-
     def weights(self, config, input_shapes):
         shape = single_input(input_shapes, self.name)
-        kept = self._kept(config, shape)
+        kept = self._checked_axes(config, shape)
         if config.get("mean") is not None:
             return []
         stat = _known(shape, kept, self.name)
