@@ -39,6 +39,14 @@ def _with_bias(config: dict, specs: list, shape: tuple) -> list:
     return specs + [WeightSpec("bias", shape)] if use_bias(config) else specs
 
 
+def _spelled_kernel(config: dict, fan_in: str, weights: int, units: tuple) -> tuple[str, int]:
+    """A kernel of `weights` weights read as fan_in per output unit, 'fan_in·units' in words, and
+    '(fan_in + 1)·units' with its bias (one per unit) when use_bias is on; and the count."""
+    if use_bias(config):
+        return f"({fan_in} + 1)·{dot(*units)}", weights + prod(units)
+    return f"{fan_in}·{dot(*units)}", weights
+
+
 def _known_channels(channels, layer: str, shape) -> int:
     if channels is None:
         raise ShapeError(f"{layer} needs a known channel dimension to build its kernel, got {fmt_shape(shape)}")
@@ -145,11 +153,7 @@ class ConvSpec(LayerSpec):
             return None
         filters = self._filters(config)
         fan_in = dot(*kernel, per_group if groups == 1 else f"({channels}/{groups})")
-        total = prod(kernel) * per_group * filters
-        if use_bias(config):
-            text, total = f"({fan_in} + 1)·{filters}", total + filters
-        else:
-            text = f"{fan_in}·{filters}"
+        text, total = _spelled_kernel(config, fan_in, prod(kernel) * per_group * filters, (filters,))
         lora = int(config.get("lora_rank") or 0)
         if lora:
             text += f" + {dot(*kernel, per_group, lora)} + {lora}·{filters}"
@@ -195,10 +199,8 @@ class ConvTransposeSpec(ConvSpec):
 
     def _spelled(self, config, channels: int, kernel: tuple, input_shapes) -> str:
         filters = self._filters(config)
-        total = prod(kernel) * channels * filters
-        if use_bias(config):
-            return f"({dot(*kernel, channels)} + 1)·{filters} = {total + filters}"
-        return f"{dot(*kernel, channels)}·{filters} = {total}"
+        text, total = _spelled_kernel(config, dot(*kernel, channels), prod(kernel) * channels * filters, (filters,))
+        return f"{text} = {total}"
 
 
 # ---- DepthwiseConv1D / 2D (base_depthwise_conv.py) ----------------------------------------------
@@ -229,10 +231,9 @@ class DepthwiseConvSpec(ConvSpec):
 
     def _spelled(self, config, channels: int, kernel: tuple, input_shapes) -> str:
         dm = self._multiplier(config)
-        total = prod(kernel) * channels * dm
-        if use_bias(config):
-            return f"({dot(*kernel)} + 1)·{channels}·{dm} = {total + channels * dm}"
-        return f"{dot(*kernel, channels, dm)} = {total}"
+        # one kernel slice per input channel and multiplier; a bias per output channel
+        text, total = _spelled_kernel(config, dot(*kernel), prod(kernel) * channels * dm, (channels, dm))
+        return f"{text} = {total}"
 
 
 # ---- SeparableConv1D / 2D (base_separable_conv.py) ----------------------------------------------
