@@ -275,9 +275,7 @@ class _Walker:
             pos += 16
         if flags & 0x10:
             pos += 4
-        width = 1 << (flags & 3)
-        size = int.from_bytes(first[pos:pos + width], "little")
-        pos += width
+        size, pos = _flag_sized(first, pos, flags)
         creation = bool(flags & 0x04)
         blocks = [(addr + pos, size, False)]
         seen = 0
@@ -343,9 +341,7 @@ class _Walker:
             pos += 8
         if flags & 0x10:
             pos += 1
-        width = 1 << (flags & 3)
-        n = int.from_bytes(body[pos:pos + width], "little")
-        pos += width
+        n, pos = _flag_sized(body, pos, flags)
         name = body[pos:pos + n].decode("utf-8")
         if len(name.encode("utf-8")) != n or "/" in name or not name:
             raise Unsupported("bad link name")
@@ -585,6 +581,14 @@ def _check_free_list(heap: bytes, free: int) -> None:
         free = following
 
 
+def _flag_sized(data: bytes, pos: int, flags: int) -> tuple:
+    """The little-endian length at pos whose width (1, 2, 4 or 8 bytes) the low two bits of `flags`
+    give, as a version 2 object header sizes its first chunk and a link message its name; (value,
+    position after it)."""
+    width = 1 << (flags & 3)
+    return int.from_bytes(data[pos:pos + width], "little"), pos + width
+
+
 def _heap_name(heap: bytes, offset: int) -> bytes:
     end = heap.find(b"\0", offset)
     if offset >= len(heap) or end < 0:
@@ -592,13 +596,19 @@ def _heap_name(heap: bytes, offset: int) -> bytes:
     return heap[offset:end]
 
 
-def _attribute_type(body: bytes) -> tuple:
-    """("fixed" | "vlen" | "number", bytes per element) of an attribute's datatype message."""
+def _datatype_head(body: bytes) -> tuple:
+    """(class, class bit field, size in bytes) of a datatype message, of a version the library reads."""
     cls, version = body[0] & 0x0F, body[0] >> 4
     bits = body[1] | (body[2] << 8) | (body[3] << 16)
     size = struct.unpack_from("<I", body, 4)[0]
     if version not in (1, 2, 3):
         raise Unsupported("datatype version")
+    return cls, bits, size
+
+
+def _attribute_type(body: bytes) -> tuple:
+    """("fixed" | "vlen" | "number", bytes per element) of an attribute's datatype message."""
+    cls, bits, size = _datatype_head(body)
     if cls == 3:  # fixed-length text, null-padded as numpy writes it (others convert on reading)
         if bits & 0x0F != 1 or (bits >> 4) & 0x0F not in (0, 1) or not 0 < size <= 1 << 20:
             raise Unsupported("fixed-length string padding or character set")
@@ -614,11 +624,7 @@ def _attribute_type(body: bytes) -> tuple:
 
 
 def _datatype(body: bytes) -> tuple:
-    cls, version = body[0] & 0x0F, body[0] >> 4
-    bits = body[1] | (body[2] << 8) | (body[3] << 16)
-    size = struct.unpack_from("<I", body, 4)[0]
-    if version not in (1, 2, 3):
-        raise Unsupported("datatype version")
+    cls, bits, size = _datatype_head(body)
     if cls == 0:  # fixed point
         offset, precision = struct.unpack_from("<HH", body, 8)
         if bits & 0x07 or offset != 0 or precision != 8 * size or size not in (1, 2, 4, 8):

@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from modelaudit.errors import ModelReadError
 from modelaudit.formats import h5guard, json_config
+from modelaudit.formats.archive import open_zip
 from modelaudit.formats.manifest import attach, generic_keys
 from modelaudit.formats.tfmot_aliases import drop_aliases
 from modelaudit.graph import Layer, ModelGraph, SourceFacts, Weight
@@ -105,17 +106,12 @@ def read(path: str, scan=None) -> ModelGraph:
     """`scan`: a formats.scan.WeightScan to run on the weights while they are open (--scan-weights)."""
     file_size = os.path.getsize(path)
     with open(path, "rb") as f:
-        try:
-            zf = zipfile.ZipFile(f)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-            raise ModelReadError(f"not a readable zip ({exc})") from None
+        zf, infos = open_zip(
+            f, MAX_MEMBERS, lambda exc: f"not a readable zip ({exc})",
+            lambda count: f"the archive holds {count} members, more than the {MAX_MEMBERS}-member bound: Keras "
+            "writes config.json, metadata.json, the weights and a few assets",
+        )
         with zf:
-            infos = zf.infolist()
-            if len(infos) > MAX_MEMBERS:
-                raise ModelReadError(
-                    f"the archive holds {len(infos)} members, more than the {MAX_MEMBERS}-member bound: Keras "
-                    "writes config.json, metadata.json, the weights and a few assets"
-                )
             names = [i.filename for i in infos]
             members = tuple((i.filename, i.compress_size, i.file_size, i.compress_type) for i in infos)
             if CONFIG not in names:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from modelaudit.formats import json_config
+from modelaudit.formats.manifest import attach, name_keys
 from modelaudit.graph import ModelGraph, SourceFacts, Weight
 
 
@@ -29,7 +30,7 @@ def read(model) -> ModelGraph:
     data = json.loads(json.dumps(serialized, default=_jsonable))
     compile_config = json.loads(json.dumps(compile_config, default=_jsonable)) if compile_config else None
     graph = json_config.graph_from_config(data, format="live", compile_config=compile_config or {})
-    graph = _attach(graph, model)
+    graph = attach(graph, _live_weights(model), name_keys)
     return replace(graph, source=SourceFacts(keras_version=version))
 
 
@@ -48,21 +49,25 @@ def _keras2(model):
     return serialized, compile_config, tf_keras.__version__
 
 
-def _attach(graph: ModelGraph, model) -> ModelGraph:
-    from dataclasses import replace
+def _live_weights(model):
+    """manifest's lookup over the live model: a layer's variables are those of the keras object of
+    its name, in the model or nested model (`container`, a path of names) that holds it."""
+    by_name = {(): _sublayers(model)}  # container -> {name: keras layer}, each built once
 
-    by_name = {layer.name: layer for layer in getattr(model, "layers", [])}
-    layers = []
-    for layer in graph.layers:
-        obj = by_name.get(layer.name)
-        if obj is None:
-            layers.append(replace(layer, weights=()))
-            continue
-        if layer.submodel is not None:
-            layers.append(replace(layer, weights=(), submodel=_attach(layer.submodel, obj)))
-        else:
-            layers.append(replace(layer, weights=tuple(_weight(v) for v in obj.weights)))
-    return replace(graph, layers=tuple(layers))
+    def lookup(container: tuple, layer, key: str, is_container: bool) -> tuple:
+        obj = by_name[container].get(key)
+        if is_container:
+            # attach asks for a nested model's own variables before walking into it: its layers are
+            # mapped here, from its parent's map; its variables are its layers', attached there
+            by_name[container + (key,)] = _sublayers(obj)
+            return ()
+        return () if obj is None else tuple(_weight(v) for v in obj.weights)
+
+    return lookup
+
+
+def _sublayers(obj) -> dict:
+    return {layer.name: layer for layer in getattr(obj, "layers", [])}
 
 
 def _weight(variable) -> Weight:

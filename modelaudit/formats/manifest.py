@@ -53,6 +53,8 @@ def name_keys(graph: ModelGraph) -> dict[str, str]:
     return {layer.name: layer.name for layer in graph.layers if not layer.synthetic}
 
 
+# (container keys, layer, its key, is a nested model) -> its Weights; a nested model's own are asked for
+# before its layers' (live.py builds the nested model's name map then)
 Lookup = Callable[[tuple, Layer, str, bool], tuple]
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from modelaudit.errors import ModelReadError
+from modelaudit.formats.archive import open_zip
 from modelaudit.graph import Weight
 
 MAGIC = b"\x93NUMPY"
@@ -124,14 +125,11 @@ def read_npz(view) -> NpzWeights:
     only."""
     out = NpzWeights({}, [], [])
     budget = [MAX_OPS_TOTAL]
-    try:
-        archive = zipfile.ZipFile(view)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise ModelReadError(f"model.weights.npz is not a readable npz archive ({_one_line(exc)})") from None
+    archive, infos = open_zip(
+        view, MAX_MEMBERS, lambda exc: f"model.weights.npz is not a readable npz archive ({_one_line(exc)})",
+        lambda count: f"model.weights.npz holds {count:,} arrays, more than {MAX_MEMBERS:,}",
+    )
     with archive:
-        infos = archive.infolist()
-        if len(infos) > MAX_MEMBERS:
-            raise ModelReadError(f"model.weights.npz holds {len(infos):,} arrays, more than {MAX_MEMBERS:,}")
         for info in infos:
             if len(info.filename) > MAX_NAME_CHARS:
                 raise ModelReadError(f"model.weights.npz names an array with {len(info.filename):,} characters")
