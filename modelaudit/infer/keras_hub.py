@@ -19,7 +19,8 @@ from typing import Optional
 from modelaudit.infer import registry
 from modelaudit.infer.attention import MultiHeadAttentionSpec
 from modelaudit.infer.core import ReversibleEmbeddingSpec
-from modelaudit.infer.registry import LayerSpec, ShapeError, WeightSpec, fmt_shape, register, single_input
+from modelaudit.infer.registry import LayerSpec, SameShapeSpec, ShapeError, WeightSpec, fmt_shape, register
+from modelaudit.infer.registry import single_input
 
 
 def hub(*class_names: str):
@@ -355,21 +356,18 @@ class TokenAndPositionEmbeddingSpec(_Composite):
 
 
 @hub("SinePositionEncoding")
-class SinePositionEncodingSpec(LayerSpec):
+class SinePositionEncodingSpec(SameShapeSpec):
     # sine_position_encoding.py: sin/cos of (sequence, features), broadcast to the input. No weights.
-    def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, "SinePositionEncoding")
+    def check_input(self, config, shape):
         if len(shape) < 3:
             raise ShapeError(f"SinePositionEncoding expects (batch, sequence, features), got {fmt_shape(shape)}")
-        return [shape]
 
 
 @hub("RotaryEmbedding")
-class RotaryEmbeddingSpec(LayerSpec):
+class RotaryEmbeddingSpec(SameShapeSpec):
     # rotary_embedding.py call(): sequence_axis and feature_axis within the rank and distinct; the
     # rotated feature dimension even. No weights; output: the input.
-    def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, "RotaryEmbedding")
+    def check_input(self, config, shape):
         rank = len(shape)
         axes = []
         for key, default in (("sequence_axis", 1), ("feature_axis", -1)):
@@ -382,17 +380,14 @@ class RotaryEmbeddingSpec(LayerSpec):
         features = shape[axes[1]]
         if features is not None and features % 2:
             raise ShapeError(f"RotaryEmbedding: the rotary (feature) dimension must be even, got {features}")
-        return [shape]
 
 
 @hub("AlibiBias")
-class AlibiBiasSpec(LayerSpec):
+class AlibiBiasSpec(SameShapeSpec):
     # alibi_bias.py call(): attention scores (batch, heads, query, key) plus a fixed bias. No weights.
-    def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, "AlibiBias")
+    def check_input(self, config, shape):
         if len(shape) != 4:
             raise ShapeError(f"AlibiBias expects attention scores (batch, heads, query, key), got {fmt_shape(shape)}")
-        return [shape]
 
 
 @hub("RMSNormalization")

@@ -7,7 +7,7 @@ MACs stay 0 (the base default): the per-element scale and shift are not weight p
 from __future__ import annotations
 
 from modelaudit.infer.conv import dot
-from modelaudit.infer.registry import LayerSpec, ShapeError, WeightSpec, fmt_shape, prod, register, single_input
+from modelaudit.infer.registry import SameShapeSpec, ShapeError, WeightSpec, fmt_shape, prod, register, single_input
 
 
 def _axes(value, default=-1) -> list[int]:
@@ -59,17 +59,15 @@ def _gamma_beta(config: dict, param: tuple, rms: bool = False) -> list[WeightSpe
     return specs
 
 
-class _AxisCheckedSpec(LayerSpec):
+class _AxisCheckedSpec(SameShapeSpec):
     # compute_output_shape of every normalization layer: check axis bounds, return the input shape
 
     def _checked_axes(self, config, shape) -> list[int]:
         """The layer's axes as non-negative indices into the input; ShapeError if one is out of range."""
         return _check_axes(_axes(config.get("axis")), shape, self.name)
 
-    def output_shapes(self, config, input_shapes):
-        shape = single_input(input_shapes, self.name)
+    def check_input(self, config, shape):
         self._checked_axes(config, shape)
-        return [shape]
 
     def formula(self, config, input_shapes):
         try:

@@ -104,10 +104,17 @@ class LayerSpec:
 
 
 class SameShapeSpec(LayerSpec):
-    """A layer with one input whose output has that input's shape (an activation, a dropout, a mask)."""
+    """A layer with one input whose output has that input's shape (an activation, a dropout, a mask);
+    `check_input` refuses an input the layer cannot take."""
 
     def output_shapes(self, config: dict, input_shapes: list[Shape]) -> list[Shape]:
-        return [single_input(input_shapes, self.name)]
+        # messages name the class, not the package of its registered name ("keras_hub>AlibiBias")
+        shape = single_input(input_shapes, self.name.rpartition(">")[2])
+        self.check_input(config, shape)
+        return [shape]
+
+    def check_input(self, config: dict, shape: Shape) -> None:
+        """Raise ShapeError where the layer cannot take this input (its rank, an axis out of range)."""
 
 
 SPECS: dict[str, LayerSpec] = {}
