@@ -28,11 +28,6 @@ LOGITS_CLASS = {
 }
 
 
-def objective_outputs(model) -> list[ObjectiveOutput]:
-    """Every model output with its effective activation, its losses and its metrics: the model view's."""
-    return model.objective_outputs
-
-
 def _crossentropy_fix(loss: Loss) -> str:
     if loss.focal:
         return "use categorical_focal_crossentropy"
