@@ -476,10 +476,11 @@ class Qwen3_5ImageConverterSpec(LayerSpec):
     # qwen3_5_image_converter.py: ONE image (height, width, channels), resized to a pixel budget and
     # cut into patches whose number depends on the resize (unknown statically). Outputs by sorted
     # key: grid_thw (3,), patches (patches, temporal_patch_size, patch_size, patch_size, 3).
-    layer, rank, what = "Qwen3_5ImageConverter", 3, "one image (height, width, channels)"
+    # input_rank: the whole input's, not `rank` (a spatial spec's number of spatial axes)
+    layer, input_rank, what = "Qwen3_5ImageConverter", 3, "one image (height, width, channels)"
 
     def output_shapes(self, config, input_shapes):
-        _rank(single_input(input_shapes, self.layer), self.rank, self.layer, self.what)
+        _rank(single_input(input_shapes, self.layer), self.input_rank, self.layer, self.what)
         patch = int(config.get("patch_size", 16))
         return [(3,), (None, int(config.get("temporal_patch_size", 2)), patch, patch, 3)]
 
@@ -487,7 +488,7 @@ class Qwen3_5ImageConverterSpec(LayerSpec):
 @hub("Qwen3_5VideoConverter")
 class Qwen3_5VideoConverterSpec(Qwen3_5ImageConverterSpec):
     # qwen3_5_video_converter.py: the same for ONE video (frames, height, width, channels)
-    layer, rank, what = "Qwen3_5VideoConverter", 4, "one video (frames, height, width, channels)"
+    layer, input_rank, what = "Qwen3_5VideoConverter", 4, "one video (frames, height, width, channels)"
 
 
 @hub("VideoConverter")
