@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Optional
 
 from modelaudit.engine import Finding, Settings, run_rules
-from modelaudit.errors import ModelReadError, NotAModel, NotKerasJSON, one_line
+from modelaudit.errors import ModelReadError, NotAModel, NotKerasJSON, exception_text, one_line
 
 @dataclass
 class FileReport:
@@ -313,8 +313,7 @@ def recompute(graph):
     except MemoryError:
         raise ModelReadError("structure too large to recompute") from None
     except Exception as exc:  # fail closed: a config value no spec foresaw
-        text = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise ModelReadError(f"the config cannot be recomputed ({type(exc).__name__}: {text})") from None
+        raise ModelReadError(f"the config cannot be recomputed ({type(exc).__name__}: {exception_text(exc)})") from None
 
 
 def _check_graph(path: str, graph, settings: Settings, scan=None) -> FileReport:

@@ -33,3 +33,9 @@ def one_line(text) -> str:
     if any(ch in _BREAKS for ch in text):
         text = "".join(repr(ch)[1:-1] if ch in _BREAKS else ch for ch in text)
     return text
+
+
+def exception_text(exc: BaseException) -> str:
+    """What an exception says, folded to one line of at most 200 characters (its class name when it
+    says nothing): the reason in a "cannot read" line."""
+    return " ".join(str(exc).split())[:200] or type(exc).__name__

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelaudit.errors import ModelReadError
+from modelaudit.errors import ModelReadError, exception_text
 from modelaudit.graph import ModelGraph
 
 
@@ -46,9 +46,5 @@ def read(path: str, scan=None) -> ModelGraph:
     except ModelReadError:
         raise
     except Exception as exc:  # fail closed: a damaged file the readers did not foresee is one line, not a traceback
-        raise ModelReadError(f"damaged or unexpected content ({type(exc).__name__}: {_one_line(exc)})") from None
+        raise ModelReadError(f"damaged or unexpected content ({type(exc).__name__}: {exception_text(exc)})") from None
     raise ModelReadError("unknown format")  # pragma: no cover - detect() returns one of the three
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:200] or type(exc).__name__

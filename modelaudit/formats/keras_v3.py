@@ -14,7 +14,7 @@ import struct
 import zipfile
 from dataclasses import replace
 
-from modelaudit.errors import ModelReadError
+from modelaudit.errors import ModelReadError, exception_text
 from modelaudit.formats import h5guard, json_config
 from modelaudit.formats.archive import open_zip
 from modelaudit.formats.manifest import attach, generic_keys
@@ -273,7 +273,7 @@ def _attach_h5(graph: ModelGraph, zf, f, source: SourceFacts, scan=None):
         except ModelReadError:
             raise
         except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError... on damaged files
-            raise ModelReadError(f"{WEIGHTS_H5} is not a readable HDF5 file ({_one_line(exc)})") from None
+            raise ModelReadError(f"{WEIGHTS_H5} is not a readable HDF5 file ({exception_text(exc)})") from None
     source = replace(source, hdf5_links=tuple(tree.links), oversized=tuple(tree.oversized))
     return graph, source
 
@@ -403,12 +403,8 @@ def _scan_npz(graph: ModelGraph, zf, f, scan) -> None:
                     with archive.open(info) as arr:
                         scan.run_arrays([(weight, npy_chunks(arr))])
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise ModelReadError(f"{WEIGHTS_NPZ} is not a readable npz archive ({_one_line(exc)})") from None
+        raise ModelReadError(f"{WEIGHTS_NPZ} is not a readable npz archive ({exception_text(exc)})") from None
     for path, weight in wanted.items():
         if path not in scan.facts:
             facts = scan.facts[path] = WeightFacts(path, tuple(weight.shape), weight.dtype)
             facts.skipped = "stored inside a pickle (an object array), which is never read"
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:200] or type(exc).__name__

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-from modelaudit.errors import WEIGHTS_ONLY, ModelReadError, NotAModel
+from modelaudit.errors import WEIGHTS_ONLY, ModelReadError, NotAModel, exception_text
 from modelaudit.formats import dialects, hdf5, json_config
 from modelaudit.formats.manifest import attach, name_keys
 from modelaudit.graph import ModelGraph, SourceFacts, Weight
@@ -95,7 +95,7 @@ def _read_file(path: str, file_size: int, scan=None) -> ModelGraph:
         except DamagedHDF5 as exc:
             raise ModelReadError(str(exc)) from None
         except Exception as exc:  # truncated or damaged: h5py raises OSError and friends
-            raise ModelReadError(f"not a readable HDF5 file ({_one_line(exc)})") from None
+            raise ModelReadError(f"not a readable HDF5 file ({exception_text(exc)})") from None
         try:
             with h5:
                 return _read(h5, file_size, scan)
@@ -104,7 +104,7 @@ def _read_file(path: str, file_size: int, scan=None) -> ModelGraph:
         except DamagedHDF5 as exc:
             raise ModelReadError(str(exc)) from None
         except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:
-            raise ModelReadError(f"damaged HDF5 file ({_one_line(exc)})") from None
+            raise ModelReadError(f"damaged HDF5 file ({exception_text(exc)})") from None
 
 
 # What Keras 3's save_weights() (`*.weights.h5`) writes at the root: the model's own variables
@@ -275,7 +275,3 @@ def _layer_names(graph: ModelGraph) -> set:
             if layer.submodel is not None:
                 stack.append(layer.submodel)
     return names
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:200] or type(exc).__name__

@@ -18,7 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from modelaudit.errors import ModelReadError
+from modelaudit.errors import ModelReadError, exception_text
 from modelaudit.formats.archive import open_zip
 from modelaudit.graph import Weight
 
@@ -126,7 +126,7 @@ def read_npz(view) -> NpzWeights:
     out = NpzWeights({}, [], [])
     budget = [MAX_OPS_TOTAL]
     archive, infos = open_zip(
-        view, MAX_MEMBERS, lambda exc: f"model.weights.npz is not a readable npz archive ({_one_line(exc)})",
+        view, MAX_MEMBERS, lambda exc: f"model.weights.npz is not a readable npz archive ({exception_text(exc)})",
         lambda count: f"model.weights.npz holds {count:,} arrays, more than {MAX_MEMBERS:,}",
     )
     with archive:
@@ -140,7 +140,7 @@ def read_npz(view) -> NpzWeights:
                     header = read_header(stream)
                     _add(out, key, info.filename, header, stream, direct, budget)
             except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
-                raise ModelReadError(f"model.weights.npz: {info.filename}: {_one_line(exc)}") from None
+                raise ModelReadError(f"model.weights.npz: {info.filename}: {exception_text(exc)}") from None
     return out
 
 
@@ -597,7 +597,3 @@ def _variable(value) -> Optional[tuple]:
         return None
     trainable = state.get("_trainable")
     return tuple(shape), dtype, trainable if isinstance(trainable, bool) else None
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:200] or type(exc).__name__

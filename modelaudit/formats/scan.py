@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
+from modelaudit.errors import exception_text
 from modelaudit.graph import ModelGraph, Weight
 
 # Bytes read per slice: a few MB, so memory stays flat whatever the size of one variable.
@@ -70,7 +71,7 @@ class WeightScan:
                     dset = h5[facts.path]
                     _scan_dataset(dset, facts, bar)
                 except Exception as exc:  # a damaged dataset: recorded, the others are still read
-                    facts.skipped = f"unreadable ({_one_line(exc)})"
+                    facts.skipped = f"unreadable ({exception_text(exc)})"
         finally:
             bar.close()
         self.bytes_read += bar.done
@@ -84,7 +85,7 @@ class WeightScan:
             try:
                 _Reducer(facts).feed_all(chunks)
             except Exception as exc:  # a damaged or refused array: recorded, the others are still read
-                facts.skipped = f"unreadable ({_one_line(exc)})"
+                facts.skipped = f"unreadable ({exception_text(exc)})"
         self.seconds += time.perf_counter() - t0
 
 
@@ -294,7 +295,3 @@ def _isatty(stream) -> bool:
 def default_progress_stream():
     """stderr when it is a terminal, else None (no bar in CI logs or pipes)."""
     return sys.stderr if _isatty(sys.stderr) else None
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:200] or type(exc).__name__
